@@ -1,0 +1,138 @@
+"""What vanishing and exploding gradients look like in training.
+
+Three 20-layer MLPs learn the same small classification task with plain SGD. ReLU with He init
+trains. Sigmoid with PyTorch's default init sits at the loss of a coin flip, and its first
+layers barely move. ReLU with weights 1.5x too large (std 1.5 * sqrt(2/fan_in)) overflows to
+NaN within a few steps.
+
+Run: python snippets/01-why-gradients-vanish-or-explode/training_symptoms.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+
+def make_task(g, n=512, dim=16):
+    """Labels from a random two-layer teacher, so the task is learnable but not linear."""
+    x = torch.randn(n, dim, generator=g)
+    w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
+    y = (torch.tanh(x @ w1) @ w2 > 0).long()
+    return x, y
+
+
+# --8<-- [start:core]
+def make_mlp(activation, init, g, depth=20, width=64, dim=16):
+    sizes = [dim] + [width] * depth + [2]
+    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    for layer in layers:
+        if init == "pytorch default":  # as nn.Linear.reset_parameters
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+            bound = 1 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+        else:  # init is a multiple of He's std sqrt(2 / fan_in)
+            std = init * math.sqrt(2 / layer.in_features)
+            nn.init.normal_(layer.weight, 0.0, std, generator=g)
+            nn.init.zeros_(layer.bias)
+    act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}[activation]
+    blocks = [m for layer in layers[:-1] for m in (layer, act)]
+    return nn.Sequential(*blocks, layers[-1])
+
+
+def train(activation, init, steps=150, lr=0.1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_task(g)
+    model = make_mlp(activation, init, g)
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    start = [m.weight.detach().clone() for m in linears]
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses, first_gradients = [], None
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(x), y)
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            break  # NaN or inf: the run is over
+        opt.zero_grad()
+        loss.backward()
+        if first_gradients is None:
+            first_gradients = [m.weight.grad.norm().item() for m in linears]
+        opt.step()
+    # how far each layer's weights moved, relative to where they started
+    moved = [((m.weight.detach() - w0).norm() / w0.norm()).item() for m, w0 in zip(linears, start)]
+    return {"losses": losses, "relative_change": moved, "first_gradients": first_gradients}
+
+
+RUNS = {
+    "ReLU, He init": ("relu", 1.0),
+    "sigmoid, PyTorch default init": ("sigmoid", "pytorch default"),
+    "ReLU, 1.5 x He std": ("relu", 1.5),
+}
+
+
+def experiment():
+    return {name: train(*args) for name, args in RUNS.items()}
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for name, r in results.items():
+        losses = r["losses"]
+        line, = left.plot(range(len(losses)), losses, label=name)
+        if not math.isfinite(losses[-1]):  # mark where the loss became NaN/inf
+            left.plot(len(losses) - 2, losses[-2], "x", color=line.get_color(), markersize=10)
+            left.annotate(f"NaN at step {len(losses) - 1}", (len(losses) - 2, losses[-2]),
+                          xytext=(10, 0), textcoords="offset points", va="center")
+    left.axhline(math.log(2), color="grey", linestyle=":", label="ln 2 (chance)")
+    left.set_yscale("log")
+    left.set_xlabel("SGD step")
+    left.set_ylabel("training loss")
+    left.set_title("Loss")
+    left.legend(fontsize="small")
+    for name, r in list(results.items())[:2]:  # the NaN run has no meaningful weights left
+        change = r["relative_change"]
+        right.plot(range(1, len(change) + 1), change, "o-", markersize=3, label=name)
+    frozen = sum(1 for c in results["sigmoid, PyTorch default init"]["relative_change"] if c == 0)
+    right.text(0.03, 0.06, f"sigmoid layers 1-{frozen}: exactly 0,\nevery update rounded away",
+               transform=right.transAxes, fontsize="small")
+    right.set_yscale("log")
+    right.set_xticks(range(1, 22, 2))
+    right.set_xlabel("layer (1 = next to the input, 21 = output)")
+    right.set_ylabel(r"$\|W_{end} - W_{start}\| / \|W_{start}\|$")
+    right.set_title("How far each layer moved in 150 steps")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for name, r in results.items():
+        first, last = r["relative_change"][0], r["relative_change"][-2]
+        print(f"{name:30s} loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g} after "
+              f"{len(r['losses']) - 1} steps; layer 1 moved {first:.2g}, layer 20 moved {last:.2g}; "
+              f"first gradient norm, layer 1: {r['first_gradients'][0]:.2g}")
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, metadata={"Date": None}, transparent=True, bbox_inches="tight")
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,65 @@
+"""Shared test fixtures: load snippets as modules, run them once, read the pages they back."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snippets with
+
+from hooks.figures import find_snippets  # noqa: E402
+
+SNIPPETS = find_snippets(ROOT)
+
+# The build runs each snippet with one thread (hooks/figures.py); do the same in-process so
+# both give the same floats, hence the same figures.
+torch.set_num_threads(1)
+
+
+def load_snippet(path: Path):
+    name = f"snippet_{path.parent.name}_{path.stem}".replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class SnippetRun:
+    """A snippet's main() run once per test session: its returned numbers and its figure."""
+
+    def __init__(self, path: Path, out_dir: Path):
+        self.path = path
+        self.module = load_snippet(path)
+        self.results = self.module.main(out_dir)
+        self.figure = out_dir / f"{path.stem}.svg"
+
+
+@pytest.fixture(scope="session")
+def run_snippet_once(tmp_path_factory):
+    runs = {}
+
+    def run(relpath: str) -> SnippetRun:
+        if relpath not in runs:
+            runs[relpath] = SnippetRun(ROOT / relpath, tmp_path_factory.mktemp("figures"))
+        return runs[relpath]
+
+    return run
+
+
+def page(chapter: str) -> str:
+    return (ROOT / "docs" / chapter / "index.md").read_text(encoding="utf-8")
+
+
+def latex_sci(x: float, digits: int = 3) -> str:
+    """x as the pages write it in math: 7.45 \\times 10^{-9}."""
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+
+
+def assert_page_states(text: str, *claims: str):
+    """Every claim (a number formatted as the page writes it) appears verbatim on the page."""
+    missing = [c for c in claims if c not in text]
+    assert not missing, f"the page does not state the computed values {missing}"

@@ -1,0 +1,34 @@
+"""No Python example on a page escapes testing.
+
+pytest-codeblocks runs a fence only if its info string is exactly `python` (or sh/bash);
+` ```py `, ` ```python title="x" ` and the like are skipped without a word. A Python fence
+must either be collected, or include a snippet (which the snippet tests run).
+"""
+
+import re
+
+import pytest
+from pytest_codeblocks.main import extract_from_file
+
+from conftest import ROOT
+
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+PYTHON_LIKE = re.compile(r"^(py|python|python3|pycon|ipython)\b")
+INCLUDE = re.compile(r'^--8<-- "(snippets/[^":]+\.py)(:\w+)?"$')
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_python_fence_is_run(page):
+    for block in extract_from_file(page):
+        syntax = block.syntax.strip()
+        if syntax == "python" or not PYTHON_LIKE.match(syntax):
+            continue
+        lines = block.code.strip().splitlines()
+        includes = [INCLUDE.match(line.strip()) for line in lines]
+        where = f"{page.relative_to(ROOT)}:{block.lineno + 1}"
+        assert lines and all(includes), (
+            f"{where}: fence '{syntax}' is not run by pytest-codeblocks; use exactly ```python, "
+            "or include a snippet with --8<--"
+        )
+        for match in includes:
+            assert (ROOT / match.group(1)).exists(), f"{where}: no such snippet {match.group(1)}"

@@ -1,0 +1,127 @@
+"""The strict build: it passes on the real site, stays on its own host, and fails loudly.
+
+All tests here share one build and one worker (xdist group "site"); the fault-injection
+builds copy the project with its caches, so only the file they break runs again.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SNIPPETS
+
+pytestmark = pytest.mark.xdist_group("site")
+SOURCES = ["docs", "snippets", "hooks", "overrides", "mkdocs.yml", "requirements.txt", ".cache"]
+LAB = "docs/labs/gradient-flow-lab.py"
+CHAPTER = "docs/01-why-gradients-vanish-or-explode/index.md"
+
+
+def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env.pop("FIGURES", None)
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)],
+                          cwd=project, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    proc = mkdocs_build(ROOT, out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_strict_build_publishes_figures_snippets_and_notebooks(site):
+    for snippet in SNIPPETS:
+        svg = site / snippet.parent.name / f"{snippet.stem}.svg"
+        assert svg.read_bytes().startswith(b"<?xml"), f"{svg} is not a drawn figure"
+        assert (site / snippet.parent.name / snippet.name).read_bytes() == snippet.read_bytes()
+    lab = site / "labs/gradient-flow-lab"
+    assert '"nbformat": 4' in (lab / "gradient-flow-lab.ipynb").read_text()
+    assert 'href="gradient-flow-lab.ipynb" download' in (lab / "index.html").read_text()
+
+
+OFF_SITE = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//(?!127\.0\.0\.1)""", re.I)
+CSS_OFF_SITE = re.compile(r"""(?:url\(|@import)\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def test_pages_load_nothing_from_another_host(site):
+    offenders = []
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        # <a href> may point anywhere (the reader chooses to follow it); nothing else may.
+        html = re.sub(r"<a\s[^>]*>", "", html)
+        html = re.sub(r'<link rel="canonical"[^>]*>', "", html)
+        offenders += [f"{page.relative_to(site)}: {m.group(0)}" for m in OFF_SITE.finditer(html)]
+    for css in site.rglob("*.css"):
+        offenders += [f"{css.relative_to(site)}: {m.group(0)}"
+                      for m in CSS_OFF_SITE.finditer(css.read_text(encoding="utf-8"))]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_math_is_typeset_by_the_local_katex(site):
+    chapter = (site / "01-why-gradients-vanish-or-explode/index.html").read_text()
+    assert 'src="../assets/katex/katex.min.js"' in chapter
+    assert chapter.count('class="arithmatex"') > 20
+    assert len(list((site / "assets/katex/fonts").glob("*.woff2"))) == 20
+
+
+def broken_copy(tmp_path: Path, path: str, edit) -> Path:
+    """A copy of the project, caches included, with one file changed by ``edit``."""
+    project = tmp_path / "project"
+    for name in SOURCES:
+        src, dst = ROOT / name, project / name
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        elif src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    target = project / path
+    target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")
+    return project
+
+
+FAULTS = {
+    "snippet raises": (
+        "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
+        lambda s: s.replace("def examples(depth=10):\n", "def examples(depth=10):\n    1 / 0\n"),
+        ["snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
+         "ZeroDivisionError"],
+    ),
+    "missing include": (
+        CHAPTER,
+        lambda s: s + '\n```python\n--8<-- "snippets/no-such-snippet.py"\n```\n',
+        ["snippets/no-such-snippet.py"],
+    ),
+    "broken link": (
+        CHAPTER,
+        lambda s: s + "\n[a broken link](no-such-page.md)\n",
+        ["01-why-gradients-vanish-or-explode/index.md", "no-such-page.md"],
+    ),
+    "broken anchor": (
+        CHAPTER,
+        lambda s: s + "\n[a broken anchor](#no-such-heading)\n",
+        ["01-why-gradients-vanish-or-explode/index.md", "#no-such-heading"],
+    ),
+    "notebook cell error": (
+        LAB,
+        lambda s: s + '\n# %%\nraise ValueError("cell failed on purpose")\n',
+        ["gradient-flow-lab.py", "cell failed on purpose"],
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_bad_input_fails_the_build_naming_the_file(fault, site, tmp_path):
+    path, edit, expected = FAULTS[fault]
+    project = broken_copy(tmp_path, path, edit)
+    proc = mkdocs_build(project, tmp_path / "site")
+    assert proc.returncode != 0, f"{fault}: the build passed"
+    log = proc.stdout + proc.stderr
+    for text in expected:
+        assert text in log, f"{fault}: the build log does not say {text!r}:\n{log[-3000:]}"

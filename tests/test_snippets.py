@@ -1,0 +1,54 @@
+"""Every snippet runs alone, as a reader would run it, and draws the same figure every time."""
+
+import inspect
+
+import pytest
+
+from conftest import ROOT, SNIPPETS, load_snippet
+from hooks.figures import run_snippet
+
+IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=IDS)
+def test_snippet_runs_alone_and_redraws_the_same_figure(snippet, run_snippet_once, tmp_path):
+    proc = run_snippet(snippet, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip(), "a snippet prints the numbers its page quotes"
+    figure = tmp_path / f"{snippet.stem}.svg"
+    assert figure.exists(), f"{snippet.name} must write {figure.name}"
+    in_process = run_snippet_once(str(snippet.relative_to(ROOT))).figure
+    assert figure.read_bytes() == in_process.read_bytes(), "same inputs, different SVG bytes"
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=IDS)
+def test_snippet_has_the_standard_anatomy(snippet):
+    source = snippet.read_text(encoding="utf-8")
+    module = load_snippet(snippet)
+    assert module.__doc__ and f"Run: python {snippet.relative_to(ROOT)}" in module.__doc__
+    assert source.count("# --8<-- [start:core]") == 1 and source.count("# --8<-- [end:core]") == 1
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from "))}
+    assert imports <= {"math", "sys", "pathlib", "torch", "numpy", "matplotlib"}, imports
+    # one save() for all: a copied snippet stays self-contained, and all behave the same
+    reference = inspect.getsource(load_snippet(SNIPPETS[0]).save)
+    assert inspect.getsource(module.save) == reference
+
+
+def test_unwritable_output_folder_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = run_snippet(ROOT / "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
+                       blocker / "figures")
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write"), proc.stderr
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=IDS)
+def test_snippet_is_shown_on_its_chapter_page(snippet):
+    chapter = ROOT / "docs" / snippet.parent.name / "index.md"
+    text = chapter.read_text(encoding="utf-8")
+    rel = snippet.relative_to(ROOT)
+    assert f'--8<-- "{rel}:core"' in text, f"{chapter} does not include {rel}"
+    assert f"]({snippet.stem}.svg)" in text, f"{chapter} does not show {snippet.stem}.svg"
+    assert f"]({snippet.name}){{ download }}" in text, f"{chapter} has no download link"
