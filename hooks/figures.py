@@ -31,7 +31,10 @@ def run_snippet(snippet: Path, out_dir: Path) -> subprocess.CompletedProcess:
     # keeps float reductions, hence the figures, identical from run to run.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, str(snippet), str(out_dir)], capture_output=True, text=True, env=env
+        [sys.executable, str(snippet), str(out_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
     )
 
 

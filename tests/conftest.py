@@ -1,11 +1,18 @@
 """Shared test fixtures: load snippets as modules, run them once, read the pages they back."""
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
-import pytest
-import torch
+# One thread per process, set before torch loads and inherited by every build, snippet and
+# notebook kernel the tests start: xdist runs two workers on two cores, and torch's thread
+# pools competing for them slowed runs by up to 50x. The build runs snippets the same way
+# (hooks/figures.py), so in-process and built figures come from the same floats.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snippets with
@@ -14,8 +21,6 @@ from hooks.figures import find_snippets  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
 
-# The build runs each snippet with one thread (hooks/figures.py); do the same in-process so
-# both give the same floats, hence the same figures.
 torch.set_num_threads(1)
 
 

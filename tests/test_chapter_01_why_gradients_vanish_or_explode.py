@@ -3,7 +3,6 @@
 import math
 
 import pytest
-
 from conftest import assert_page_states, latex_sci, page
 
 CHAPTER = "01-why-gradients-vanish-or-explode"
@@ -80,8 +79,14 @@ def test_largest_singular_value_is_not_the_whole_story(run):
 
 def test_training_symptoms(run):
     r = run("training_symptoms")
-    relu, sigmoid, over = (r[k] for k in ("ReLU, He init", "sigmoid, PyTorch default init",
-                                          "ReLU, 1.5 x He std"))
+    relu, sigmoid, over = (
+        r[k]
+        for k in (
+            "ReLU, He init",
+            "sigmoid, PyTorch default init",
+            "ReLU, 1.5 x He std",
+        )
+    )
     assert relu["losses"][-1] < 0.2 * relu["losses"][0]
     assert sigmoid["losses"][-1] == pytest.approx(math.log(2), abs=1e-3)
     # the first layers did not change by a single bit, although their gradient was not zero
@@ -91,8 +96,12 @@ def test_training_symptoms(run):
     assert over["losses"][0] > 100 and math.isnan(over["losses"][-1])
     assert_page_states(
         PAGE,
-        f"${sigmoid['losses'][0]:.3f}$", f"${sigmoid['losses'][-1]:.3f}$",
-        f"${relu['losses'][0]:.3f}$", f"${relu['losses'][-1]:.3f}$",
-        latex_sci(sigmoid["first_gradients"][0], 2), f"layers 1 to {frozen}",
-        f"${over['losses'][0]:.0f}$", f"NaN at step {len(over['losses']) - 1}",
+        f"${sigmoid['losses'][0]:.3f}$",
+        f"${sigmoid['losses'][-1]:.3f}$",
+        f"${relu['losses'][0]:.3f}$",
+        f"${relu['losses'][-1]:.3f}$",
+        latex_sci(sigmoid["first_gradients"][0], 2),
+        f"layers 1 to {frozen}",
+        f"${over['losses'][0]:.0f}$",
+        f"NaN at step {len(over['losses']) - 1}",
     )

@@ -8,9 +8,8 @@ must either be collected, or include a snippet (which the snippet tests run).
 import re
 
 import pytest
-from pytest_codeblocks.main import extract_from_file
-
 from conftest import ROOT
+from pytest_codeblocks.main import extract_from_file
 
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 PYTHON_LIKE = re.compile(r"^(py|python|python3|pycon|ipython)\b")

@@ -12,11 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SNIPPETS
 
 pytestmark = pytest.mark.xdist_group("site")
-SOURCES = ["docs", "snippets", "hooks", "overrides", "mkdocs.yml", "requirements.txt", ".cache"]
+SOURCES = [
+    "docs",
+    "snippets",
+    "hooks",
+    "overrides",
+    "mkdocs.yml",
+    "requirements.txt",
+    ".cache",
+]
 LAB = "docs/labs/gradient-flow-lab.py"
 CHAPTER = "docs/01-why-gradients-vanish-or-explode/index.md"
 
@@ -24,8 +31,13 @@ CHAPTER = "docs/01-why-gradients-vanish-or-explode/index.md"
 def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     env.pop("FIGURES", None)
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)],
-                          cwd=project, capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +58,10 @@ def test_strict_build_publishes_figures_snippets_and_notebooks(site):
     assert 'href="gradient-flow-lab.ipynb" download' in (lab / "index.html").read_text()
 
 
-OFF_SITE = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//(?!127\.0\.0\.1)""", re.I)
+OFF_SITE = re.compile(
+    r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//(?!127\.0\.0\.1)""",
+    re.I,
+)
 CSS_OFF_SITE = re.compile(r"""(?:url\(|@import)\s*["']?\s*(?:https?:)?//""", re.I)
 
 
@@ -59,8 +74,10 @@ def test_pages_load_nothing_from_another_host(site):
         html = re.sub(r'<link rel="canonical"[^>]*>', "", html)
         offenders += [f"{page.relative_to(site)}: {m.group(0)}" for m in OFF_SITE.finditer(html)]
     for css in site.rglob("*.css"):
-        offenders += [f"{css.relative_to(site)}: {m.group(0)}"
-                      for m in CSS_OFF_SITE.finditer(css.read_text(encoding="utf-8"))]
+        offenders += [
+            f"{css.relative_to(site)}: {m.group(0)}"
+            for m in CSS_OFF_SITE.finditer(css.read_text(encoding="utf-8"))
+        ]
     assert not offenders, "\n".join(offenders)
 
 
@@ -90,8 +107,10 @@ FAULTS = {
     "snippet raises": (
         "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
         lambda s: s.replace("def examples(depth=10):\n", "def examples(depth=10):\n    1 / 0\n"),
-        ["snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
-         "ZeroDivisionError"],
+        [
+            "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
+            "ZeroDivisionError",
+        ],
     ),
     "missing include": (
         CHAPTER,

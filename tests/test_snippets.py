@@ -3,8 +3,8 @@
 import inspect
 
 import pytest
-
 from conftest import ROOT, SNIPPETS, load_snippet
+
 from hooks.figures import run_snippet
 
 IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
@@ -27,9 +27,19 @@ def test_snippet_has_the_standard_anatomy(snippet):
     module = load_snippet(snippet)
     assert module.__doc__ and f"Run: python {snippet.relative_to(ROOT)}" in module.__doc__
     assert source.count("# --8<-- [start:core]") == 1 and source.count("# --8<-- [end:core]") == 1
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from "))}
-    assert imports <= {"math", "sys", "pathlib", "torch", "numpy", "matplotlib"}, imports
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
+    assert imports <= {
+        "math",
+        "sys",
+        "pathlib",
+        "torch",
+        "numpy",
+        "matplotlib",
+    }, imports
     # one save() for all: a copied snippet stays self-contained, and all behave the same
     reference = inspect.getsource(load_snippet(SNIPPETS[0]).save)
     assert inspect.getsource(module.save) == reference
@@ -38,10 +48,14 @@ def test_snippet_has_the_standard_anatomy(snippet):
 def test_unwritable_output_folder_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = run_snippet(ROOT / "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
-                       blocker / "figures")
+    proc = run_snippet(
+        ROOT / "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
+        blocker / "figures",
+    )
     assert proc.returncode != 0
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write"), (
+        proc.stderr
+    )
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=IDS)

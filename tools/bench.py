@@ -62,8 +62,9 @@ def build(site_dir: Path, figures_off: bool = False) -> float:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"build failed: {' '.join(cmd)} (exit {proc.returncode})\n"
-                 f"{proc.stderr}{proc.stdout}")
+        sys.exit(
+            f"build failed: {' '.join(cmd)} (exit {proc.returncode})\n{proc.stderr}{proc.stdout}"
+        )
     return seconds
 
 
@@ -79,8 +80,10 @@ def time_snippet_edit(snippet: Path, site_dir: Path) -> tuple[float, float]:
             snippet.write_bytes(original)
             os.utime(snippet, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         else:  # someone changed the file meanwhile: keep their version
-            print(f"WARNING: {snippet} changed during the benchmark; not restored.",
-                  file=sys.stderr)
+            print(
+                f"WARNING: {snippet} changed during the benchmark; not restored.",
+                file=sys.stderr,
+            )
     return edited_s, build(site_dir)
 
 
@@ -105,9 +108,13 @@ def time_snippets(snippets: list[Path]) -> dict[Path, float]:
 def time_tests() -> tuple[float, int, str]:
     """Seconds, exit status and last output line of ``python -m pytest -q``."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=ROOT,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.strip()] or ["(no output)"]
     if proc.returncode != 0:
@@ -150,8 +157,10 @@ def page_weights(site_dir: Path) -> list[tuple[str, int, int]]:
             if target.is_file() and target.is_relative_to(site):
                 assets.add(target)
             else:
-                print(f"WARNING: {page.relative_to(site)} references missing {url}",
-                      file=sys.stderr)
+                print(
+                    f"WARNING: {page.relative_to(site)} references missing {url}",
+                    file=sys.stderr,
+                )
         total = len(html) + sum(a.stat().st_size for a in assets)
         rows.append((str(page.relative_to(site)), len(html), total))
     return rows
@@ -172,26 +181,43 @@ def main() -> int:
         cold = build(site_dir)
         warm = build(site_dir)
         off = build(site_dir, figures_off=True)
-        times += [("cold build (empty .cache)", cold, ""),
-                  ("warm build (nothing changed)", warm, ""),
-                  ("build with FIGURES=off", off, "")]
+        times += [
+            ("cold build (empty .cache)", cold, ""),
+            ("warm build (nothing changed)", warm, ""),
+            ("build with FIGURES=off", off, ""),
+        ]
         if snippets:
             edited, restored = time_snippet_edit(snippets[0], site_dir)
-            times += [("rebuild after editing one snippet", edited,
-                       str(snippets[0].relative_to(ROOT))),
-                      ("  rebuild after restoring it", restored, "not budgeted")]
+            times += [
+                (
+                    "rebuild after editing one snippet",
+                    edited,
+                    str(snippets[0].relative_to(ROOT)),
+                ),
+                ("  rebuild after restoring it", restored, "not budgeted"),
+            ]
         else:
             build(site_dir)  # the site measured below must have real figures, not placeholders
         pages = page_weights(site_dir)
 
     snippet_times = time_snippets(snippets)
     snippet_sum = sum(snippet_times.values())
-    times.append(("snippets one after another (sum)", snippet_sum,
-                  f"{len(snippet_times)} snippets, {cpus} CPUs"))
+    times.append(
+        (
+            "snippets one after another (sum)",
+            snippet_sum,
+            f"{len(snippet_times)} snippets, {cpus} CPUs",
+        )
+    )
     if snippet_times:
         slowest = max(snippet_times, key=snippet_times.get)
-        times.append(("  slowest snippet", snippet_times[slowest],
-                      str(slowest.relative_to(ROOT))))
+        times.append(
+            (
+                "  slowest snippet",
+                snippet_times[slowest],
+                str(slowest.relative_to(ROOT)),
+            )
+        )
     if not args.skip_tests:
         tests, tests_rc, tests_last = time_tests()
         times.append(("test suite (pytest -q)", tests, tests_last))
@@ -208,8 +234,11 @@ def main() -> int:
 
     budgets = [  # (budget, actual, limit)
         ("warm <= 1.2 x figures-off", warm, 1.2 * off),
-        ("cold <= 1.3 x (snippets / CPUs + figures-off)", cold,
-         1.3 * (snippet_sum / cpus + off)),
+        (
+            "cold <= 1.3 x (snippets / CPUs + figures-off)",
+            cold,
+            1.3 * (snippet_sum / cpus + off),
+        ),
     ]
     if not args.skip_tests:
         budgets.append((f"tests <= {TEST_BUDGET_S:.0f} s", tests, TEST_BUDGET_S))
@@ -222,8 +251,10 @@ def main() -> int:
         print(f"{name:<{width}}  {actual:8.2f}  {limit:8.2f}  {'PASS' if ok else 'FAIL'}")
     if not args.skip_tests:
         failed += tests_rc != 0
-        print(f"{'tests pass':<{width}}  {'':>8}  {'':>8}  "
-              f"{'PASS' if tests_rc == 0 else f'FAIL (exit {tests_rc})'}")
+        print(
+            f"{'tests pass':<{width}}  {'':>8}  {'':>8}  "
+            f"{'PASS' if tests_rc == 0 else f'FAIL (exit {tests_rc})'}"
+        )
     return 1 if failed else 0
 
 

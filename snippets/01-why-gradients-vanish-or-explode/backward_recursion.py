@@ -1,8 +1,9 @@
-"""Backpropagation in an MLP is a product of per-layer Jacobians, and it matches autograd.
+"""Backprop through an MLP by hand: a product of per-layer Jacobians.
 
-The backward recursion delta_l = sigma'(z_l) * (W_(l+1)^T delta_(l+1)) and the weight gradient
-dL/dW_l = delta_l a_(l-1)^T, written by hand for a deep sigmoid MLP, agree with
-torch.autograd to float64 rounding. The norm of delta_l falls geometrically with depth.
+The backward recursion delta_l = sigma'(z_l) * (W_(l+1)^T delta_(l+1)) and the
+weight gradient dL/dW_l = delta_l a_(l-1)^T, written by hand for a deep sigmoid
+MLP, agree with torch.autograd to float64 rounding. The norm of delta_l falls
+geometrically with depth.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/backward_recursion.py [OUT_DIR]
 """
@@ -15,10 +16,12 @@ import torch
 
 
 def make_mlp(depth=12, width=32, seed=0):
-    """Weights W_1..W_L and biases; W_l maps width to width, init N(0, 1/width)."""
+    """Weights W_1..W_L, each width x width from N(0, 1/width); zero biases."""
     g = torch.Generator().manual_seed(seed)
-    weights = [torch.randn(width, width, generator=g, dtype=torch.float64) / width**0.5
-               for _ in range(depth)]
+    weights = [
+        torch.randn(width, width, generator=g, dtype=torch.float64) / width**0.5
+        for _ in range(depth)
+    ]
     biases = [torch.zeros(width, dtype=torch.float64) for _ in range(depth)]
     x = torch.randn(width, generator=g, dtype=torch.float64)
     target = torch.randn(width, generator=g, dtype=torch.float64)
@@ -27,9 +30,11 @@ def make_mlp(depth=12, width=32, seed=0):
 
 # --8<-- [start:core]
 def backprop_by_hand(weights, biases, x, target):
-    """Gradients of L = 0.5 ||a_L - target||^2 for a_l = sigmoid(W_l a_(l-1) + b_l)."""
+    """Gradients of L = 0.5 ||a_L - target||^2, a_l = sigmoid(W_l a_(l-1) + b_l)."""
     acts, zs = [x], []
-    for W, b in zip(weights, biases):  # forward: keep z_l and a_l for the backward pass
+    for W, b in zip(
+        weights, biases
+    ):  # forward: keep z_l and a_l for the backward pass
         zs.append(W @ acts[-1] + b)
         acts.append(torch.sigmoid(zs[-1]))
 
@@ -38,10 +43,14 @@ def backprop_by_hand(weights, biases, x, target):
 
     delta = sigmoid_prime(zs[-1]) * (acts[-1] - target)  # delta_L = dL/dz_L
     deltas = [delta]
-    for l in range(len(weights) - 2, -1, -1):  # delta_l = sigma'(z_l) * W_(l+1)^T delta_(l+1)
+    for l in range(
+        len(weights) - 2, -1, -1
+    ):  # delta_l = sigma'(z_l) * W_(l+1)^T delta_(l+1)
         delta = sigmoid_prime(zs[l]) * (weights[l + 1].T @ delta)
         deltas.insert(0, delta)
-    grad_W = [torch.outer(d, a) for d, a in zip(deltas, acts[:-1])]  # dL/dW_l = delta_l a_(l-1)^T
+    grad_W = [
+        torch.outer(d, a) for d, a in zip(deltas, acts[:-1])
+    ]  # dL/dW_l = delta_l a_(l-1)^T
     return deltas, grad_W
 
 
@@ -59,25 +68,47 @@ def compare(depth=12):
     deltas, by_hand = backprop_by_hand(weights, biases, x, target)
     by_autograd = backprop_by_autograd(weights, biases, x, target)
     return {
-        "max_abs_difference": max((h - a).abs().max().item() for h, a in zip(by_hand, by_autograd)),
+        "max_abs_difference": max(
+            (h - a).abs().max().item() for h, a in zip(by_hand, by_autograd)
+        ),
         "delta_norms": [d.norm().item() for d in deltas],
         "grad_norms_by_hand": [g.norm().item() for g in by_hand],
         "grad_norms_by_autograd": [g.norm().item() for g in by_autograd],
     }
+
+
 # --8<-- [end:core]
 
 
 def plot(results):
     fig, ax = plt.subplots(figsize=(7, 3.4))
     layers = range(1, len(results["delta_norms"]) + 1)
-    ax.plot(layers, results["grad_norms_by_autograd"], "-", color="grey", linewidth=3,
-            label=r"autograd: $\|\partial L/\partial W^{(l)}\|$")
-    ax.plot(layers, results["grad_norms_by_hand"], "o", label=r"by hand: $\|\delta^{(l)} a^{(l-1)\top}\|$")
-    ax.plot(layers, results["delta_norms"], "s", label=r"by hand: $\|\delta^{(l)}\|$")
+    ax.plot(
+        layers,
+        results["grad_norms_by_autograd"],
+        "-",
+        color="grey",
+        linewidth=3,
+        label=r"autograd: $\|\partial L/\partial W^{(l)}\|$",
+    )
+    ax.plot(
+        layers,
+        results["grad_norms_by_hand"],
+        "o",
+        label=r"by hand: $\|\delta^{(l)} a^{(l-1)\top}\|$",
+    )
+    ax.plot(
+        layers,
+        results["delta_norms"],
+        "s",
+        label=r"by hand: $\|\delta^{(l)}\|$",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("layer l (1 = next to the input)")
     ax.set_ylabel("gradient norm")
-    ax.set_title("A 12-layer sigmoid MLP: the backward recursion by hand and by autograd")
+    ax.set_title(
+        "A 12-layer sigmoid MLP: the backward recursion by hand and by autograd"
+    )
     ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
     return fig
@@ -85,7 +116,10 @@ def plot(results):
 
 def main(out_dir: Path) -> dict:
     results = compare()
-    print(f"largest |by hand - autograd| over all weight gradients: {results['max_abs_difference']:.3g}")
+    print(
+        "largest |by hand - autograd| over all weight gradients: "
+        f"{results['max_abs_difference']:.3g}"
+    )
     for l, norm in enumerate(results["delta_norms"], start=1):
         print(f"layer {l:2d}  ||delta|| = {norm:.3g}")
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
@@ -97,7 +131,9 @@ def save(fig, path):
     plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, metadata={"Date": None}, transparent=True, bbox_inches="tight")
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
     except OSError as err:
         sys.exit(f"error: cannot write {path}: {err.strerror}")
     finally:

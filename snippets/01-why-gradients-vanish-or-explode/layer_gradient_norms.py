@@ -1,9 +1,10 @@
-"""Per-layer gradient norms of a 30-layer MLP: which activations and inits keep them level.
+"""Which activations and inits keep a deep MLP's gradient norms level.
 
-With PyTorch's default nn.Linear init, the weight gradient of the first layer is orders of
-magnitude smaller than that of the last for sigmoid, tanh and ReLU alike. With the init matched
-to the activation (Xavier for tanh, He for ReLU) tanh and ReLU stay level; sigmoid still vanishes,
-because sigma' <= 1/4 costs a factor of at least 4 per layer that Xavier does not make up for.
+With PyTorch's default nn.Linear init, the weight gradient of the first layer
+is orders of magnitude smaller than that of the last for sigmoid, tanh and ReLU
+alike. With the init matched to the activation (Xavier for tanh, He for ReLU)
+tanh and ReLU stay level; sigmoid still vanishes, because sigma' <= 1/4 costs a
+factor of at least 4 per layer that Xavier does not make up for.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/layer_gradient_norms.py [OUT_DIR]
 """
@@ -22,22 +23,30 @@ ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 # --8<-- [start:core]
 def init_(layer, scheme, activation, generator):
     if scheme == "pytorch default":  # what nn.Linear.reset_parameters does
-        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        nn.init.kaiming_uniform_(
+            layer.weight, a=math.sqrt(5), generator=generator
+        )
         bound = 1 / math.sqrt(layer.in_features)
         nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
     else:  # "matched": He for ReLU, Xavier (Glorot) otherwise; zero biases
         if activation == "relu":
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=generator)
+            nn.init.kaiming_normal_(
+                layer.weight, nonlinearity="relu", generator=generator
+            )
         else:
             nn.init.xavier_normal_(layer.weight, generator=generator)
         nn.init.zeros_(layer.bias)
 
 
-def layer_gradient_norms(activation, scheme, depth=30, width=256, batch=256, seed=0):
-    """||dL/dW_l|| for each hidden layer l of one forward/backward pass at initialization."""
+def layer_gradient_norms(
+    activation, scheme, depth=30, width=256, batch=256, seed=0
+):
+    """||dL/dW_l|| of each hidden layer, one backward pass at initialization."""
     g = torch.Generator().manual_seed(seed)
     # float64 so that gradients of 1e-25 are measured, not rounded to zero
-    hidden = [nn.Linear(width, width, dtype=torch.float64) for _ in range(depth)]
+    hidden = [
+        nn.Linear(width, width, dtype=torch.float64) for _ in range(depth)
+    ]
     head = nn.Linear(width, 10, dtype=torch.float64)
     for layer in hidden + [head]:
         init_(layer, scheme, activation, g)
@@ -55,16 +64,22 @@ def experiment():
         scheme: {act: layer_gradient_norms(act, scheme) for act in ACTIVATIONS}
         for scheme in ("pytorch default", "matched")
     }
+
+
 # --8<-- [end:core]
 
 
 def plot(results):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
-    titles = {"pytorch default": "PyTorch default init",
-              "matched": "Xavier (sigmoid, tanh) / He (ReLU)"}
+    titles = {
+        "pytorch default": "PyTorch default init",
+        "matched": "Xavier (sigmoid, tanh) / He (ReLU)",
+    }
     for ax, (scheme, by_act) in zip(axes, results.items()):
         for act, norms in by_act.items():
-            ax.plot(range(1, len(norms) + 1), norms, "o-", markersize=3, label=act)
+            ax.plot(
+                range(1, len(norms) + 1), norms, "o-", markersize=3, label=act
+            )
         ax.set_yscale("log")
         ax.set_title(titles[scheme])
         ax.set_xlabel("layer l (1 = next to the input)")
@@ -79,7 +94,10 @@ def main(out_dir: Path) -> dict:
     results = experiment()
     for scheme, by_act in results.items():
         for act, norms in by_act.items():
-            print(f"{scheme:16s} {act:8s} first/last layer gradient norm: {norms[0] / norms[-1]:.2g}")
+            print(
+                f"{scheme:16s} {act:8s} first/last layer gradient norm: "
+                f"{norms[0] / norms[-1]:.2g}"
+            )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
@@ -89,7 +107,9 @@ def save(fig, path):
     plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, metadata={"Date": None}, transparent=True, bbox_inches="tight")
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
     except OSError as err:
         sys.exit(f"error: cannot write {path}: {err.strerror}")
     finally:

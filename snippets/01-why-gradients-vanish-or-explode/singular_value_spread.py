@@ -1,9 +1,10 @@
-"""The largest singular value is not the whole story: products of random vs orthogonal matrices.
+"""Products of Gaussian vs orthogonal matrices: sigma_max is not the story.
 
-A Gaussian matrix with entries N(0, 1/n) preserves squared norms on average, yet its largest
-singular value is close to 2. Multiplying L of them does not grow vectors like 2^L: a typical
-vector keeps roughly its length while the spectrum of the product spreads out, a few directions
-stretched and most crushed. A product of orthogonal matrices keeps every singular value at 1.
+A Gaussian matrix with entries N(0, 1/n) preserves squared norms on average,
+yet its largest singular value is close to 2. Multiplying L of them does not
+grow vectors like 2^L: a typical vector keeps roughly its length while the
+spectrum of the product spreads out, a few directions stretched and most
+crushed. A product of orthogonal matrices keeps every singular value at 1.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/singular_value_spread.py [OUT_DIR]
 """
@@ -23,13 +24,13 @@ def gaussian(n, g):
 
 
 def orthogonal(n, g):
-    """Haar-random orthogonal matrix: QR of a Gaussian, signs fixed by diag(R)."""
+    """Haar-random orthogonal matrix: QR of a Gaussian, signs from diag(R)."""
     q, r = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
     return q * torch.sign(torch.diagonal(r))
 
 
 def product_spectra(make, n=128, depth=32, vectors=1000, seed=0):
-    """Singular values of W_L ... W_1 and the typical length of W_L ... W_1 x, for L = 1..depth."""
+    """For L = 1..depth: singular values of P = W_L ... W_1, typical |P x|."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, vectors, generator=g, dtype=torch.float64)
     x = x / x.norm(dim=0)  # unit vectors in random directions
@@ -38,16 +39,27 @@ def product_spectra(make, n=128, depth=32, vectors=1000, seed=0):
     for _ in range(depth):
         W = make(n, g)
         product, x = W @ product, W @ x
-        rows.append({
-            "sigma_max_of_layer": torch.linalg.matrix_norm(W, ord=2).item(),
-            "singular_values": torch.linalg.svdvals(product),
-            "typical_length": x.norm(dim=0).log().mean().exp().item(),  # geometric mean
-        })
+        rows.append(
+            {
+                "sigma_max_of_layer": torch.linalg.matrix_norm(W, ord=2).item(),
+                "singular_values": torch.linalg.svdvals(product),
+                "typical_length": x.norm(dim=0)
+                .log()
+                .mean()
+                .exp()
+                .item(),  # geometric mean
+            }
+        )
     return rows
 
 
 def experiment():
-    return {"gaussian": product_spectra(gaussian), "orthogonal": product_spectra(orthogonal)}
+    return {
+        "gaussian": product_spectra(gaussian),
+        "orthogonal": product_spectra(orthogonal),
+    }
+
+
 # --8<-- [end:core]
 
 
@@ -57,7 +69,7 @@ def plot(results, shown=(1, 4, 16)):
         s = results["gaussian"][depth - 1]["singular_values"]
         left.plot(range(1, len(s) + 1), s, label=f"Gaussian, L = {depth}")
     s = results["orthogonal"][shown[-1] - 1]["singular_values"]
-    left.plot(range(1, len(s) + 1), s, "k--", label=f"orthogonal, any L")
+    left.plot(range(1, len(s) + 1), s, "k--", label="orthogonal, any L")
     left.set_yscale("log")
     left.set_ylim(1e-12, 1e2)
     left.set_xlabel("index i (sorted)")
@@ -67,11 +79,30 @@ def plot(results, shown=(1, 4, 16)):
 
     rows = results["gaussian"]
     depths = range(1, len(rows) + 1)
-    predicted = [math.prod(r["sigma_max_of_layer"] for r in rows[:d]) for d in depths]
-    right.plot(depths, predicted, ":", label=r"$\prod_l \sigma_{\max}(W_l)$ (the naive bound)")
-    right.plot(depths, [r["singular_values"][0].item() for r in rows], label=r"$\sigma_{\max}$ of product")
-    right.plot(depths, [r["typical_length"] for r in rows], label=r"typical $\|W_L \cdots W_1 x\|$")
-    right.plot(depths, [r["singular_values"].median().item() for r in rows], label="median singular value")
+    predicted = [
+        math.prod(r["sigma_max_of_layer"] for r in rows[:d]) for d in depths
+    ]
+    right.plot(
+        depths,
+        predicted,
+        ":",
+        label=r"$\prod_l \sigma_{\max}(W_l)$ (the naive bound)",
+    )
+    right.plot(
+        depths,
+        [r["singular_values"][0].item() for r in rows],
+        label=r"$\sigma_{\max}$ of product",
+    )
+    right.plot(
+        depths,
+        [r["typical_length"] for r in rows],
+        label=r"typical $\|W_L \cdots W_1 x\|$",
+    )
+    right.plot(
+        depths,
+        [r["singular_values"].median().item() for r in rows],
+        label="median singular value",
+    )
     right.set_yscale("log")
     right.set_xlabel("depth L")
     right.set_title("Gaussian layers, n = 128")
@@ -88,8 +119,11 @@ def main(out_dir: Path) -> dict:
         for depth in (1, 4, 16, 32):
             r = rows[depth - 1]
             s = r["singular_values"]
-            print(f"{name:10s} L={depth:2d}  sigma_max={s[0]:.3g}  median={s.median():.3g}  "
-                  f"typical |Px|={r['typical_length']:.3g}")
+            print(
+                f"{name:10s} L={depth:2d}  sigma_max={s[0]:.3g}  "
+                f"median={s.median():.3g}  "
+                f"typical |Px|={r['typical_length']:.3g}"
+            )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
@@ -99,7 +133,9 @@ def save(fig, path):
     plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, metadata={"Date": None}, transparent=True, bbox_inches="tight")
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
     except OSError as err:
         sys.exit(f"error: cannot write {path}: {err.strerror}")
     finally:

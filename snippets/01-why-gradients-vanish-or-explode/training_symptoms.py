@@ -1,9 +1,9 @@
 """What vanishing and exploding gradients look like in training.
 
-Three 20-layer MLPs learn the same small classification task with plain SGD. ReLU with He init
-trains. Sigmoid with PyTorch's default init sits at the loss of a coin flip, and its first
-layers barely move. ReLU with weights 1.5x too large (std 1.5 * sqrt(2/fan_in)) overflows to
-NaN within a few steps.
+Three 20-layer MLPs learn the same small classification task with plain SGD.
+ReLU with He init trains. Sigmoid with PyTorch's default init sits at the loss
+of a coin flip, and its first layers barely move. ReLU with weights 1.5x too
+large (std 1.5 * sqrt(2/fan_in)) overflows to NaN within a few steps.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/training_symptoms.py [OUT_DIR]
 """
@@ -18,7 +18,7 @@ from torch import nn
 
 
 def make_task(g, n=512, dim=16):
-    """Labels from a random two-layer teacher, so the task is learnable but not linear."""
+    """Labels from a random two-layer teacher: learnable, but not linear."""
     x = torch.randn(n, dim, generator=g)
     w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
     y = (torch.tanh(x @ w1) @ w2 > 0).long()
@@ -62,8 +62,15 @@ def train(activation, init, steps=150, lr=0.1, seed=0):
             first_gradients = [m.weight.grad.norm().item() for m in linears]
         opt.step()
     # how far each layer's weights moved, relative to where they started
-    moved = [((m.weight.detach() - w0).norm() / w0.norm()).item() for m, w0 in zip(linears, start)]
-    return {"losses": losses, "relative_change": moved, "first_gradients": first_gradients}
+    moved = [
+        ((m.weight.detach() - w0).norm() / w0.norm()).item()
+        for m, w0 in zip(linears, start)
+    ]
+    return {
+        "losses": losses,
+        "relative_change": moved,
+        "first_gradients": first_gradients,
+    }
 
 
 RUNS = {
@@ -75,6 +82,8 @@ RUNS = {
 
 def experiment():
     return {name: train(*args) for name, args in RUNS.items()}
+
+
 # --8<-- [end:core]
 
 
@@ -82,23 +91,49 @@ def plot(results):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
     for name, r in results.items():
         losses = r["losses"]
-        line, = left.plot(range(len(losses)), losses, label=name)
+        (line,) = left.plot(range(len(losses)), losses, label=name)
         if not math.isfinite(losses[-1]):  # mark where the loss became NaN/inf
-            left.plot(len(losses) - 2, losses[-2], "x", color=line.get_color(), markersize=10)
-            left.annotate(f"NaN at step {len(losses) - 1}", (len(losses) - 2, losses[-2]),
-                          xytext=(10, 0), textcoords="offset points", va="center")
-    left.axhline(math.log(2), color="grey", linestyle=":", label="ln 2 (chance)")
+            left.plot(
+                len(losses) - 2,
+                losses[-2],
+                "x",
+                color=line.get_color(),
+                markersize=10,
+            )
+            left.annotate(
+                f"NaN at step {len(losses) - 1}",
+                (len(losses) - 2, losses[-2]),
+                xytext=(10, 0),
+                textcoords="offset points",
+                va="center",
+            )
+    left.axhline(
+        math.log(2), color="grey", linestyle=":", label="ln 2 (chance)"
+    )
     left.set_yscale("log")
     left.set_xlabel("SGD step")
     left.set_ylabel("training loss")
     left.set_title("Loss")
     left.legend(fontsize="small")
-    for name, r in list(results.items())[:2]:  # the NaN run has no meaningful weights left
+    for name, r in list(results.items())[
+        :2
+    ]:  # the NaN run has no meaningful weights left
         change = r["relative_change"]
-        right.plot(range(1, len(change) + 1), change, "o-", markersize=3, label=name)
-    frozen = sum(1 for c in results["sigmoid, PyTorch default init"]["relative_change"] if c == 0)
-    right.text(0.03, 0.06, f"sigmoid layers 1-{frozen}: exactly 0,\nevery update rounded away",
-               transform=right.transAxes, fontsize="small")
+        right.plot(
+            range(1, len(change) + 1), change, "o-", markersize=3, label=name
+        )
+    frozen = sum(
+        1
+        for c in results["sigmoid, PyTorch default init"]["relative_change"]
+        if c == 0
+    )
+    right.text(
+        0.03,
+        0.06,
+        f"sigmoid layers 1-{frozen}: exactly 0,\nevery update rounded away",
+        transform=right.transAxes,
+        fontsize="small",
+    )
     right.set_yscale("log")
     right.set_xticks(range(1, 22, 2))
     right.set_xlabel("layer (1 = next to the input, 21 = output)")
@@ -115,9 +150,12 @@ def main(out_dir: Path) -> dict:
     results = experiment()
     for name, r in results.items():
         first, last = r["relative_change"][0], r["relative_change"][-2]
-        print(f"{name:30s} loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g} after "
-              f"{len(r['losses']) - 1} steps; layer 1 moved {first:.2g}, layer 20 moved {last:.2g}; "
-              f"first gradient norm, layer 1: {r['first_gradients'][0]:.2g}")
+        print(
+            f"{name:30s} loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g} after "
+            f"{len(r['losses']) - 1} steps; layer 1 moved {first:.2g}, "
+            f"layer 20 moved {last:.2g}; "
+            f"first gradient norm, layer 1: {r['first_gradients'][0]:.2g}"
+        )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
@@ -127,7 +165,9 @@ def save(fig, path):
     plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, metadata={"Date": None}, transparent=True, bbox_inches="tight")
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
     except OSError as err:
         sys.exit(f"error: cannot write {path}: {err.strerror}")
     finally:

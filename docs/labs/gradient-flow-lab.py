@@ -1,0 +1,431 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Gradient flow lab
+#
+# In this lab you build a deep multilayer perceptron, choose its depth, activation
+# function and weight initialization, and watch what happens to the signal on the way
+# forward and to the gradient on the way back. You then train it with plain gradient
+# descent on a small classification task and see whether the loss moves, stalls or blows
+# up. Finally four preset networks run side by side, so you can compare a network whose
+# gradients vanish, two whose gradients stay level and one whose gradients explode.
+#
+# > **Note.** Running this on Colab or your own machine? It needs only torch, numpy and
+# > matplotlib: `pip install torch numpy matplotlib` (Colab already has them).
+#
+# **What you will learn**
+#
+# - how to measure gradient flow: the spread of each layer's activations and the norm of
+#   each layer's weight gradient, in one forward and one backward pass;
+# - how depth, the activation function and the initialization together decide whether
+#   those numbers stay level, shrink or grow from layer to layer;
+# - what vanishing and exploding gradients do to a training run: a loss stuck at chance,
+#   or a loss that turns into NaN.
+
+# %% [markdown]
+# ## Your settings
+#
+# This is the only cell you need to edit. Change a value, then re-run all cells
+# (*Run all* in Jupyter or Colab).
+#
+# - `DEPTH`: number of hidden layers; `WIDTH`: units per hidden layer.
+# - `ACTIVATION`: `"sigmoid"`, `"tanh"` or `"relu"`.
+# - `INIT`: `"pytorch default"` (what `nn.Linear` does on its own), `"xavier"` (Glorot
+#   normal), `"he"` (Kaiming normal for ReLU) or `"orthogonal"`.
+# - `GAIN`: multiplies every initial weight; 1 leaves the chosen init as it is.
+# - `LR`, `STEPS`: learning rate and number of full-batch SGD steps.
+# - `SEED`: seeds the task and the initial weights; same seed, same numbers.
+#
+# The defaults are a 20-layer sigmoid network with PyTorch's default init: a textbook
+# case of vanishing gradients.
+
+# %%
+# ======================= CHANGE THESE, THEN RE-RUN ALL CELLS =======================
+DEPTH = 20                   # hidden layers
+WIDTH = 64                   # units per hidden layer
+ACTIVATION = "sigmoid"       # "sigmoid", "tanh" or "relu"
+INIT = "pytorch default"     # "pytorch default", "xavier", "he" or "orthogonal"
+GAIN = 1.0                   # multiplies every initial weight
+LR = 0.1                     # SGD learning rate
+STEPS = 150                  # full-batch SGD steps
+SEED = 0                     # seeds the task and the weights
+# ===================================================================================
+
+# %% [markdown]
+# ## The network and the task
+#
+# The next cell defines everything the lab uses; nothing is hidden in a helper
+# package.
+#
+# - `make_task` draws 512 points in 16 dimensions and labels them with a random
+#   two-layer "teacher" network, so the task is learnable but not linearly separable.
+# - `init_layer` sets one layer's weights and biases with `torch.nn.init`, then
+#   multiplies the weights by `GAIN`.
+# - `make_mlp` stacks `DEPTH` hidden layers of `WIDTH` units and a two-class output
+#   layer.
+#
+# Every random draw takes an explicit `torch.Generator` seeded with `SEED`, so
+# re-running a cell gives the same numbers.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+INITS = ("pytorch default", "xavier", "he", "orthogonal")
+if ACTIVATION not in ACTIVATIONS:
+    raise ValueError(f"ACTIVATION must be one of {list(ACTIVATIONS)}, "
+                     f"not {ACTIVATION!r}")
+if INIT not in INITS:
+    raise ValueError(f"INIT must be one of {list(INITS)}, not {INIT!r}")
+
+
+def make_task(g, n=512, dim=16):
+    """Inputs and 0/1 labels from a random two-layer teacher network."""
+    x = torch.randn(n, dim, generator=g)
+    w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
+    y = (torch.tanh(x @ w1) @ w2 > 0).long()
+    return x, y
+
+
+def init_layer(layer, init, gain, g):
+    """Initialize one nn.Linear in place with the named scheme, weights times gain."""
+    if init == "pytorch default":  # exactly what nn.Linear.reset_parameters does
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+        bound = 1 / math.sqrt(layer.in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+    else:
+        if init == "xavier":  # std sqrt(2 / (fan_in + fan_out))
+            nn.init.xavier_normal_(layer.weight, generator=g)
+        elif init == "he":  # std sqrt(2 / fan_in)
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
+        else:  # a random orthogonal matrix (rows or columns orthonormal)
+            nn.init.orthogonal_(layer.weight, generator=g)
+        nn.init.zeros_(layer.bias)
+    with torch.no_grad():
+        layer.weight.mul_(gain)
+
+
+def make_mlp(activation, init, gain, g, depth, width, dim=16):
+    """An MLP: depth hidden Linear+activation layers of width units, then 2 outputs."""
+    sizes = [dim] + [width] * depth + [2]
+    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    for layer in layers:
+        init_layer(layer, init, gain, g)
+    blocks = [m for layer in layers[:-1] for m in (layer, ACTIVATIONS[activation]())]
+    return nn.Sequential(*blocks, layers[-1])
+
+
+def build(activation, init, gain, depth=DEPTH, width=WIDTH, seed=SEED):
+    """The task and a freshly initialized MLP, both drawn from one seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_task(g)
+    return make_mlp(activation, init, gain, g, depth, width), x, y
+
+
+model, x, y = build(ACTIVATION, INIT, GAIN)
+print(f"{DEPTH} hidden layers of {WIDTH} units, {ACTIVATION}, {INIT} init, gain {GAIN}")
+print(f"task: {len(x)} points, {x.shape[1]} inputs, "
+      f"{y.float().mean():.2f} of the labels are 1")
+
+# %% [markdown]
+# ## Gradients at initialization
+#
+# Before any training, one forward pass records the standard deviation of each hidden
+# layer's activations over the 512 inputs, and one backward pass of the cross-entropy
+# loss records the norm of each layer's weight gradient, ‖∂L/∂W‖. Both are plotted on a
+# log scale against the layer index, layer 1 being next to the input.
+#
+# What to look at:
+#
+# - **Left:** does the activation spread stay roughly level with depth, or does it
+#   shrink or grow layer after layer? The printed *growth per layer* is the average
+#   factor by which the std changes from one layer to the next: below 1 it shrinks,
+#   above 1 it grows, and over many layers either compounds.
+# - **Right:** on a log axis, a straight line that climbs from layer 1 to layer
+#   `DEPTH` means the gradient loses about the same factor at every layer on its way
+#   back to the input: geometric vanishing. A level line is healthy gradient flow.
+# - **The printed ratio** of the layer-1 gradient norm to the layer-`DEPTH` one. Near 1
+#   is healthy; many orders of magnitude below 1 means the first layers will hardly
+#   learn.
+
+# %%
+def probe(model, x, y):
+    """Activation std of each hidden layer and weight-gradient norm of each Linear."""
+    stds, h = [], x
+    for module in model:
+        h = module(h)
+        if not isinstance(module, nn.Linear):  # after each activation function
+            stds.append(h.std().item())
+    model.zero_grad()
+    nn.functional.cross_entropy(h, y).backward()
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    grads = [m.weight.grad.norm().item() for m in linears[:-1]]  # hidden layers only
+    model.zero_grad()
+    return np.array(stds), np.array(grads)
+
+
+def positive(values):
+    """Values to plot on a log axis: zeros (underflow), inf and NaN become gaps."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
+def growth(stds):
+    """Average factor by which the activation std changes from one layer to the next."""
+    if len(stds) < 2:
+        return float("nan")  # one hidden layer: nothing to compare
+    return (stds[-1] / stds[0]) ** (1 / (len(stds) - 1))
+
+
+def ratio(first, last):
+    """first / last as text, saying so when either is zero or not finite."""
+    if not (math.isfinite(first) and math.isfinite(last)) or last == 0:
+        return "undefined (zero or non-finite gradient)"
+    return f"{first / last:.2g}"
+
+
+stds, grads = probe(model, x, y)
+print(f"activation std:     layer 1 {stds[0]:.3g}, layer {DEPTH} {stds[-1]:.3g}, "
+      f"growth per layer {growth(stds):.3g}")
+print(f"weight-grad norm:   layer 1 {grads[0]:.3g}, layer {DEPTH} {grads[-1]:.3g}")
+print(f"ratio layer 1 / layer {DEPTH} gradient norm: {ratio(grads[0], grads[-1])}")
+
+layers = np.arange(1, DEPTH + 1)
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+left.plot(layers, positive(stds), "o-", markersize=3)
+left.set_ylabel("std of activations (log scale)")
+left.set_title("Forward: activation spread")
+right.plot(layers, positive(grads), "o-", markersize=3, color="C1")
+right.set_ylabel("‖∂L/∂W‖ (log scale)")
+right.set_title("Backward: weight-gradient norm")
+for ax in (left, right):
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden layer (1 = next to the input)")
+    ax.grid(True, alpha=0.3)
+fig.suptitle(f"{ACTIVATION}, {INIT} init, gain {GAIN}, depth {DEPTH}",
+             fontsize="medium")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Training
+#
+# Now the same network trains on the task with plain SGD: full batch, learning rate
+# `LR`, `STEPS` steps, no momentum, no tricks. If the loss becomes NaN or infinite the
+# run stops there and the plot marks the step with a cross.
+#
+# What to look at:
+#
+# - the dotted line is ln 2, the loss of a model that always answers 50/50. A curve that
+#   sits on it has learned nothing;
+# - the printed training accuracy at the end, against the printed share of labels that
+#   are 1 (always guessing the majority class already scores the larger of the two);
+# - the printed relative change of layer 1 and layer `DEPTH`, that is how far each
+#   layer's weights moved, ‖W_end − W_start‖ / ‖W_start‖. With vanishing gradients the
+#   first layer moves far less than the last one, possibly not at all: in float32 an
+#   update that is tiny relative to the weight is rounded away.
+
+# %%
+def train(model, x, y, lr=LR, steps=STEPS):
+    """Full-batch SGD, w <- w - lr * dL/dw; stops early if the loss is not finite."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    start = [m.weight.detach().clone() for m in linears]
+    losses = []
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(x), y)
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            break  # NaN or inf: nothing sensible can follow
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():  # the plain SGD update, written out
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-lr)  # p <- p - lr * grad
+    with torch.no_grad():
+        accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
+        moved = [((m.weight - w0).norm() / w0.norm()).item()
+                 for m, w0 in zip(linears, start)]
+    return {"losses": losses, "accuracy": accuracy, "moved": moved[:-1]}
+
+
+def plot_losses(ax, losses, label):
+    """One loss curve; a run that hit NaN/inf is cut there and marked with a cross."""
+    finite = [v for v in losses if math.isfinite(v)]
+    (line,) = ax.plot(range(len(finite)), finite, label=label)
+    if not finite:  # not even the first loss was finite: nothing to draw
+        line.set_label(f"{label} (loss NaN from the start)")
+    elif len(finite) < len(losses):
+        ax.plot(len(finite) - 1, finite[-1], "x", markersize=10, color=line.get_color())
+        ax.annotate(f"NaN at step {len(finite)}", (len(finite) - 1, finite[-1]),
+                    xytext=(8, 0), textcoords="offset points", va="center",
+                    fontsize="small", color=line.get_color())
+
+
+def loss_axis(ax, runs):
+    """Log y-axis if the finite losses span more than a factor of 10, else linear."""
+    finite = [v for r in runs for v in r["losses"] if math.isfinite(v)]
+    log = bool(finite) and max(finite) > 10 * min(finite)
+    ax.set_yscale("log" if log else "linear")
+    ax.set_ylabel("training loss" + (" (log scale)" if log else ""))
+
+
+def describe(run):
+    """One line: loss at the start and the end, NaN step if any, final accuracy."""
+    losses = run["losses"]
+    if math.isfinite(losses[-1]):
+        return (f"loss {losses[0]:.3g} -> {losses[-1]:.3g} after {len(losses)} steps, "
+                f"training accuracy {run['accuracy']:.2f}")
+    return f"loss {losses[0]:.3g} -> NaN at step {len(losses) - 1}"
+
+
+run = train(model, x, y)
+print(describe(run))
+print(f"share of labels that are 1: {y.float().mean():.2f};  chance loss ln 2 = "
+      f"{math.log(2):.3f}")
+if math.isfinite(run["losses"][-1]):
+    print(f"relative change of the weights: layer 1 {run['moved'][0]:.2g}, "
+          f"layer {DEPTH} {run['moved'][-1]:.2g}")
+else:
+    print("relative change of the weights: meaningless, weights are no longer finite")
+
+fig, ax = plt.subplots(figsize=(9, 3.5))
+plot_losses(ax, run["losses"], f"{ACTIVATION}, {INIT} init, gain {GAIN}")
+ax.axhline(math.log(2), color="grey", linestyle=":", label="ln 2 (chance)")
+loss_axis(ax, [run])
+ax.set_xlabel("SGD step")
+ax.set_title(f"Training a {DEPTH}-layer MLP, learning rate {LR}")
+ax.grid(True, alpha=0.3)
+ax.legend(fontsize="small")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Four presets side by side
+#
+# The cell below runs the same measurement and the same training for four fixed
+# combinations of activation, init and gain. They use your `DEPTH`, `WIDTH`, `LR`,
+# `STEPS` and `SEED`, so with the defaults every network has 20 hidden layers.
+#
+# - **sigmoid, PyTorch default init**: the default settings above;
+# - **tanh, Xavier init**: the init Glorot and Bengio derived for symmetric activations;
+# - **ReLU, He init**: the init He et al. derived for ReLU;
+# - **ReLU, He init, gain 1.5**: the same, with every weight 1.5 times too large.
+#
+# What to look at: in the left panel, which lines climb, which are level, and how high
+# each one sits; in the right panel, which runs leave the chance line, which stay on it
+# and which end in a cross. The two printed tables give the same information as numbers:
+# first at initialization, then after training.
+
+# %%
+PRESETS = {
+    "sigmoid, PyTorch default": ("sigmoid", "pytorch default", 1.0),
+    "tanh, Xavier": ("tanh", "xavier", 1.0),
+    "ReLU, He": ("relu", "he", 1.0),
+    "ReLU, He, gain 1.5": ("relu", "he", 1.5),
+}
+
+results = {}
+for name, (activation, init, gain) in PRESETS.items():
+    preset_model, px, py = build(activation, init, gain)
+    preset_stds, preset_grads = probe(preset_model, px, py)
+    results[name] = {"stds": preset_stds, "grads": preset_grads,
+                     "run": train(preset_model, px, py)}
+
+print(f"At initialization ({DEPTH} hidden layers of {WIDTH} units)")
+print(f"{'preset':26s}{'std growth':>11s}{'std, last':>11s}{'grad, 1st':>11s}"
+      f"{'grad, last':>11s}  ratio 1st/last")
+for name, r in results.items():
+    s, g = r["stds"], r["grads"]
+    print(f"{name:26s}{growth(s):11.3g}{s[-1]:11.3g}{g[0]:11.2g}{g[-1]:11.2g}"
+          f"  {ratio(g[0], g[-1])}")
+print(f"\nAfter training ({STEPS} SGD steps, learning rate {LR}; "
+      f"ln 2 = {math.log(2):.3f})")
+for name, r in results.items():
+    print(f"{name:26s}{describe(r['run'])}")
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+for name, r in results.items():
+    left.plot(layers, positive(r["grads"]), "o-", markersize=3, label=name)
+    plot_losses(right, r["run"]["losses"], name)
+right.axhline(math.log(2), color="grey", linestyle=":", label="ln 2 (chance)")
+left.set_xlabel("hidden layer (1 = next to the input)")
+left.set_ylabel("‖∂L/∂W‖ at init (log scale)")
+left.set_title("Weight-gradient norm per layer")
+left.set_yscale("log")
+right.set_xlabel("SGD step")
+loss_axis(right, [r["run"] for r in results.values()])
+right.set_title("Training loss")
+for ax in (left, right):
+    ax.grid(True, alpha=0.3)
+left.legend(fontsize="x-small")
+right.legend(fontsize="x-small")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What the presets show
+#
+# Read the tables and the curves together. These notes describe the default settings;
+# after your own edits the numbers may tell a different story, which is the point.
+#
+# - **sigmoid with the default init**: its gradient ratio is the smallest of the four
+#   by many orders of magnitude. The gradient reaching layer 1 is a vanishing fraction
+#   of the one reaching layer `DEPTH`, and its final loss is the printed ln 2: it has
+#   learned nothing. Vanishing gradients.
+# - **tanh with Xavier** and **ReLU with He**: their gradient ratios are many orders of
+#   magnitude closer to 1 than the sigmoid's, and both losses fall. Matching the init
+#   to the activation is what keeps the per-layer factor near one.
+# - Compare the *std growth* column of those three: the sigmoid's forward pass looks
+#   about as healthy as the others. Its problem is on the way back. Each layer's
+#   backward factor includes the slope of the activation, and the sigmoid's slope is
+#   small everywhere, so its gradient shrinks far faster than its activations do.
+# - **ReLU with gain 1.5**: its activation std grows by about the gain at every layer
+#   (see *std growth*), so the last layer's activations are far larger than the
+#   first's. Its gradients are large at every layer: its line in the left panel sits
+#   far above the others. Its first loss is already huge and the run ends in a cross.
+#   Exploding gradients.
+#
+# Notice that the ReLU gain-1.5 ratio alone looks unremarkable. A weight's gradient is
+# the backward signal at that layer times the forward activation feeding it; with ReLU
+# one grows towards the input and the other towards the output, so every layer's
+# weight gradient is blown up by a similar factor. To spot explosion, look at the
+# *size* of the gradients and activations, not only at their ratio across layers.
+#
+# Too small and too large are the same problem: a per-layer factor away from one,
+# repeated once per layer.
+
+# %% [markdown]
+# ## Try this
+#
+# Edit the settings cell, re-run all cells, and compare the printed numbers with the
+# ones you got before.
+#
+# 1. **Go deeper.** Set `ACTIVATION = "relu"`, `INIT = "he"` and `DEPTH = 50`. Does the
+#    gradient ratio stay far from the sigmoid's? Does the loss fall within `STEPS`
+#    steps? If it does not, lower `LR` (try 0.01): well-scaled gradients are necessary,
+#    not sufficient, and a deeper network may need a smaller step. Then set
+#    `ACTIVATION = "sigmoid"` and `INIT = "pytorch default"` at the same depth: does
+#    the layer-1 gradient become exactly zero (a gap in the plot)?
+# 2. **Orthogonal init.** Set `ACTIVATION = "tanh"` and `INIT = "orthogonal"`. Compare
+#    the gradient ratio and the loss curve with the tanh + Xavier preset. Then try
+#    `ACTIVATION = "relu"` with `INIT = "orthogonal"`: watch the printed growth per
+#    layer of the activation std. Which `GAIN` brings it closest to 1, and does the
+#    loss then fall?
+# 3. **Find the edge of explosion.** With `ACTIVATION = "relu"` and `INIT = "he"`, raise
+#    `GAIN` from 1.0 in small steps (1.05, 1.1, 1.15, ...). At which gain does the run
+#    first end in NaN? Set `LR = 0.01` and search again: does the edge move?
