@@ -9,7 +9,8 @@ shows its log. All times are wall seconds (time.perf_counter), one run each.
   warm build        the same build again with nothing changed: every figure and notebook
                     comes from the cache.
   figures off       FIGURES=off: placeholders instead of figures, notebook cache warm.
-                    The cost of the site without any figure work.
+                    The cost of the site without any figure work. Measured a second time
+                    from an empty .cache, where the labs execute: the cold build's baseline.
   one snippet       rebuild after appending a comment line to the first snippet (sorted
                     snippets/*/*.py): its hash changes, so the hook re-runs that one snippet.
                     The file is then restored byte for byte (and its mtime), and a restore
@@ -25,7 +26,7 @@ shows its log. All times are wall seconds (time.perf_counter), one run each.
 
 Budgets (exit status 1 if any fails):
   warm  <= 1.2 x figures off                 the figure cache makes a warm build nearly free;
-  cold  <= 1.3 x (snippets sum / CPUs + figures off)
+  cold  <= 1.3 x (snippets sum / CPUs + figures off from an empty .cache)
                                              the hook really runs snippets in parallel;
   tests <= 120 s, and the suite passes.
 """
@@ -178,13 +179,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         site_dir = Path(tmp) / "site"
         shutil.rmtree(ROOT / ".cache", ignore_errors=True)
+        off_cold = build(site_dir, figures_off=True)  # runs the labs, not the snippets
+        shutil.rmtree(ROOT / ".cache", ignore_errors=True)
         cold = build(site_dir)
         warm = build(site_dir)
         off = build(site_dir, figures_off=True)
         times += [
             ("cold build (empty .cache)", cold, ""),
             ("warm build (nothing changed)", warm, ""),
-            ("build with FIGURES=off", off, ""),
+            ("build with FIGURES=off", off, "labs cached"),
+            ("build with FIGURES=off, empty .cache", off_cold, "labs executed"),
         ]
         if snippets:
             edited, restored = time_snippet_edit(snippets[0], site_dir)
@@ -235,9 +239,9 @@ def main() -> int:
     budgets = [  # (budget, actual, limit)
         ("warm <= 1.2 x figures-off", warm, 1.2 * off),
         (
-            "cold <= 1.3 x (snippets / CPUs + figures-off)",
+            "cold <= 1.3 x (snippets / CPUs + figures-off cold)",
             cold,
-            1.3 * (snippet_sum / cpus + off),
+            1.3 * (snippet_sum / cpus + off_cold),
         ),
     ]
     if not args.skip_tests:

@@ -51,14 +51,16 @@
 
 # %%
 # ======================= CHANGE THESE, THEN RE-RUN ALL CELLS =======================
-DEPTH = 20                   # hidden layers
-WIDTH = 64                   # units per hidden layer
-ACTIVATION = "sigmoid"       # "sigmoid", "tanh" or "relu"
-INIT = "pytorch default"     # "pytorch default", "xavier", "he" or "orthogonal"
-GAIN = 1.0                   # multiplies every initial weight
-LR = 0.1                     # SGD learning rate
-STEPS = 150                  # full-batch SGD steps
-SEED = 0                     # seeds the task and the weights
+DEPTH = 20  # hidden layers
+WIDTH = 64  # units per hidden layer
+ACTIVATION = "sigmoid"  # "sigmoid", "tanh" or "relu"
+INIT = (
+    "pytorch default"  # "pytorch default", "xavier", "he" or "orthogonal"
+)
+GAIN = 1.0  # multiplies every initial weight
+LR = 0.1  # SGD learning rate
+STEPS = 150  # full-batch SGD steps
+SEED = 0  # seeds the task and the weights
 # ===================================================================================
 
 # %% [markdown]
@@ -88,8 +90,9 @@ from torch import nn
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 INITS = ("pytorch default", "xavier", "he", "orthogonal")
 if ACTIVATION not in ACTIVATIONS:
-    raise ValueError(f"ACTIVATION must be one of {list(ACTIVATIONS)}, "
-                     f"not {ACTIVATION!r}")
+    raise ValueError(
+        f"ACTIVATION must be one of {list(ACTIVATIONS)}, not {ACTIVATION!r}"
+    )
 if INIT not in INITS:
     raise ValueError(f"INIT must be one of {list(INITS)}, not {INIT!r}")
 
@@ -104,7 +107,9 @@ def make_task(g, n=512, dim=16):
 
 def init_layer(layer, init, gain, g):
     """Initialize one nn.Linear in place with the named scheme, weights times gain."""
-    if init == "pytorch default":  # exactly what nn.Linear.reset_parameters does
+    if (
+        init == "pytorch default"
+    ):  # exactly what nn.Linear.reset_parameters does
         nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
         bound = 1 / math.sqrt(layer.in_features)
         nn.init.uniform_(layer.bias, -bound, bound, generator=g)
@@ -112,7 +117,9 @@ def init_layer(layer, init, gain, g):
         if init == "xavier":  # std sqrt(2 / (fan_in + fan_out))
             nn.init.xavier_normal_(layer.weight, generator=g)
         elif init == "he":  # std sqrt(2 / fan_in)
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
+            nn.init.kaiming_normal_(
+                layer.weight, nonlinearity="relu", generator=g
+            )
         else:  # a random orthogonal matrix (rows or columns orthonormal)
             nn.init.orthogonal_(layer.weight, generator=g)
         nn.init.zeros_(layer.bias)
@@ -126,7 +133,11 @@ def make_mlp(activation, init, gain, g, depth, width, dim=16):
     layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     for layer in layers:
         init_layer(layer, init, gain, g)
-    blocks = [m for layer in layers[:-1] for m in (layer, ACTIVATIONS[activation]())]
+    blocks = [
+        m
+        for layer in layers[:-1]
+        for m in (layer, ACTIVATIONS[activation]())
+    ]
     return nn.Sequential(*blocks, layers[-1])
 
 
@@ -138,9 +149,13 @@ def build(activation, init, gain, depth=DEPTH, width=WIDTH, seed=SEED):
 
 
 model, x, y = build(ACTIVATION, INIT, GAIN)
-print(f"{DEPTH} hidden layers of {WIDTH} units, {ACTIVATION}, {INIT} init, gain {GAIN}")
-print(f"task: {len(x)} points, {x.shape[1]} inputs, "
-      f"{y.float().mean():.2f} of the labels are 1")
+print(
+    f"{DEPTH} hidden layers of {WIDTH} units, {ACTIVATION}, {INIT} init, gain {GAIN}"
+)
+print(
+    f"task: {len(x)} points, {x.shape[1]} inputs, "
+    f"{y.float().mean():.2f} of the labels are 1"
+)
 
 # %% [markdown]
 # ## Gradients at initialization
@@ -163,18 +178,23 @@ print(f"task: {len(x)} points, {x.shape[1]} inputs, "
 #   is healthy; many orders of magnitude below 1 means the first layers will hardly
 #   learn.
 
+
 # %%
 def probe(model, x, y):
     """Activation std of each hidden layer and weight-gradient norm of each Linear."""
     stds, h = [], x
     for module in model:
         h = module(h)
-        if not isinstance(module, nn.Linear):  # after each activation function
+        if not isinstance(
+            module, nn.Linear
+        ):  # after each activation function
             stds.append(h.std().item())
     model.zero_grad()
     nn.functional.cross_entropy(h, y).backward()
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    grads = [m.weight.grad.norm().item() for m in linears[:-1]]  # hidden layers only
+    grads = [
+        m.weight.grad.norm().item() for m in linears[:-1]
+    ]  # hidden layers only
     model.zero_grad()
     return np.array(stds), np.array(grads)
 
@@ -200,10 +220,16 @@ def ratio(first, last):
 
 
 stds, grads = probe(model, x, y)
-print(f"activation std:     layer 1 {stds[0]:.3g}, layer {DEPTH} {stds[-1]:.3g}, "
-      f"growth per layer {growth(stds):.3g}")
-print(f"weight-grad norm:   layer 1 {grads[0]:.3g}, layer {DEPTH} {grads[-1]:.3g}")
-print(f"ratio layer 1 / layer {DEPTH} gradient norm: {ratio(grads[0], grads[-1])}")
+print(
+    f"activation std:     layer 1 {stds[0]:.3g}, layer {DEPTH} {stds[-1]:.3g}, "
+    f"growth per layer {growth(stds):.3g}"
+)
+print(
+    f"weight-grad norm:   layer 1 {grads[0]:.3g}, layer {DEPTH} {grads[-1]:.3g}"
+)
+print(
+    f"ratio layer 1 / layer {DEPTH} gradient norm: {ratio(grads[0], grads[-1])}"
+)
 
 layers = np.arange(1, DEPTH + 1)
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -217,8 +243,10 @@ for ax in (left, right):
     ax.set_yscale("log")
     ax.set_xlabel("hidden layer (1 = next to the input)")
     ax.grid(True, alpha=0.3)
-fig.suptitle(f"{ACTIVATION}, {INIT} init, gain {GAIN}, depth {DEPTH}",
-             fontsize="medium")
+fig.suptitle(
+    f"{ACTIVATION}, {INIT} init, gain {GAIN}, depth {DEPTH}",
+    fontsize="medium",
+)
 fig.tight_layout()
 plt.show()
 
@@ -240,6 +268,7 @@ plt.show()
 #   first layer moves far less than the last one, possibly not at all: in float32 an
 #   update that is tiny relative to the weight is rounded away.
 
+
 # %%
 def train(model, x, y, lr=LR, steps=STEPS):
     """Full-batch SGD, w <- w - lr * dL/dw; stops early if the loss is not finite."""
@@ -258,8 +287,10 @@ def train(model, x, y, lr=LR, steps=STEPS):
                 p.add_(p.grad, alpha=-lr)  # p <- p - lr * grad
     with torch.no_grad():
         accuracy = (model(x).argmax(dim=1) == y).float().mean().item()
-        moved = [((m.weight - w0).norm() / w0.norm()).item()
-                 for m, w0 in zip(linears, start)]
+        moved = [
+            ((m.weight - w0).norm() / w0.norm()).item()
+            for m, w0 in zip(linears, start)
+        ]
     return {"losses": losses, "accuracy": accuracy, "moved": moved[:-1]}
 
 
@@ -270,10 +301,22 @@ def plot_losses(ax, losses, label):
     if not finite:  # not even the first loss was finite: nothing to draw
         line.set_label(f"{label} (loss NaN from the start)")
     elif len(finite) < len(losses):
-        ax.plot(len(finite) - 1, finite[-1], "x", markersize=10, color=line.get_color())
-        ax.annotate(f"NaN at step {len(finite)}", (len(finite) - 1, finite[-1]),
-                    xytext=(8, 0), textcoords="offset points", va="center",
-                    fontsize="small", color=line.get_color())
+        ax.plot(
+            len(finite) - 1,
+            finite[-1],
+            "x",
+            markersize=10,
+            color=line.get_color(),
+        )
+        ax.annotate(
+            f"NaN at step {len(finite)}",
+            (len(finite) - 1, finite[-1]),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+            color=line.get_color(),
+        )
 
 
 def loss_axis(ax, runs):
@@ -288,20 +331,28 @@ def describe(run):
     """One line: loss at the start and the end, NaN step if any, final accuracy."""
     losses = run["losses"]
     if math.isfinite(losses[-1]):
-        return (f"loss {losses[0]:.3g} -> {losses[-1]:.3g} after {len(losses)} steps, "
-                f"training accuracy {run['accuracy']:.2f}")
+        return (
+            f"loss {losses[0]:.3g} -> {losses[-1]:.3g} after {len(losses)} steps, "
+            f"training accuracy {run['accuracy']:.2f}"
+        )
     return f"loss {losses[0]:.3g} -> NaN at step {len(losses) - 1}"
 
 
 run = train(model, x, y)
 print(describe(run))
-print(f"share of labels that are 1: {y.float().mean():.2f};  chance loss ln 2 = "
-      f"{math.log(2):.3f}")
+print(
+    f"share of labels that are 1: {y.float().mean():.2f};  chance loss ln 2 = "
+    f"{math.log(2):.3f}"
+)
 if math.isfinite(run["losses"][-1]):
-    print(f"relative change of the weights: layer 1 {run['moved'][0]:.2g}, "
-          f"layer {DEPTH} {run['moved'][-1]:.2g}")
+    print(
+        f"relative change of the weights: layer 1 {run['moved'][0]:.2g}, "
+        f"layer {DEPTH} {run['moved'][-1]:.2g}"
+    )
 else:
-    print("relative change of the weights: meaningless, weights are no longer finite")
+    print(
+        "relative change of the weights: meaningless, weights are no longer finite"
+    )
 
 fig, ax = plt.subplots(figsize=(9, 3.5))
 plot_losses(ax, run["losses"], f"{ACTIVATION}, {INIT} init, gain {GAIN}")
@@ -343,18 +394,27 @@ results = {}
 for name, (activation, init, gain) in PRESETS.items():
     preset_model, px, py = build(activation, init, gain)
     preset_stds, preset_grads = probe(preset_model, px, py)
-    results[name] = {"stds": preset_stds, "grads": preset_grads,
-                     "run": train(preset_model, px, py)}
+    results[name] = {
+        "stds": preset_stds,
+        "grads": preset_grads,
+        "run": train(preset_model, px, py),
+    }
 
 print(f"At initialization ({DEPTH} hidden layers of {WIDTH} units)")
-print(f"{'preset':26s}{'std growth':>11s}{'std, last':>11s}{'grad, 1st':>11s}"
-      f"{'grad, last':>11s}  ratio 1st/last")
+print(
+    f"{'preset':26s}{'std growth':>11s}{'std, last':>11s}{'grad, 1st':>11s}"
+    f"{'grad, last':>11s}  ratio 1st/last"
+)
 for name, r in results.items():
     s, g = r["stds"], r["grads"]
-    print(f"{name:26s}{growth(s):11.3g}{s[-1]:11.3g}{g[0]:11.2g}{g[-1]:11.2g}"
-          f"  {ratio(g[0], g[-1])}")
-print(f"\nAfter training ({STEPS} SGD steps, learning rate {LR}; "
-      f"ln 2 = {math.log(2):.3f})")
+    print(
+        f"{name:26s}{growth(s):11.3g}{s[-1]:11.3g}{g[0]:11.2g}{g[-1]:11.2g}"
+        f"  {ratio(g[0], g[-1])}"
+    )
+print(
+    f"\nAfter training ({STEPS} SGD steps, learning rate {LR}; "
+    f"ln 2 = {math.log(2):.3f})"
+)
 for name, r in results.items():
     print(f"{name:26s}{describe(r['run'])}")
 
@@ -362,7 +422,9 @@ fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
 for name, r in results.items():
     left.plot(layers, positive(r["grads"]), "o-", markersize=3, label=name)
     plot_losses(right, r["run"]["losses"], name)
-right.axhline(math.log(2), color="grey", linestyle=":", label="ln 2 (chance)")
+right.axhline(
+    math.log(2), color="grey", linestyle=":", label="ln 2 (chance)"
+)
 left.set_xlabel("hidden layer (1 = next to the input)")
 left.set_ylabel("‖∂L/∂W‖ at init (log scale)")
 left.set_title("Weight-gradient norm per layer")
