@@ -12,7 +12,6 @@ from pathlib import Path
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snippets with
@@ -20,8 +19,6 @@ sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snip
 from hooks.figures import find_snippets  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
-
-torch.set_num_threads(1)
 
 
 def load_snippet(path: Path):
