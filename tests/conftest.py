@@ -1,7 +1,10 @@
 """Shared test fixtures: load snippets as modules, run them once, read the pages they back."""
 
+import contextlib
 import importlib.util
+import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snip
 from hooks.figures import find_snippets  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
+SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
 
 
 def load_snippet(path: Path):
@@ -33,9 +37,10 @@ class SnippetRun:
     """A snippet's main() run once per test session: its returned numbers and its figure."""
 
     def __init__(self, path: Path, out_dir: Path):
-        self.path = path
         self.module = load_snippet(path)
-        self.results = self.module.main(out_dir)
+        with contextlib.redirect_stdout(io.StringIO()) as stdout:
+            self.results = self.module.main(out_dir)
+        self.stdout = stdout.getvalue()
         self.figure = out_dir / f"{path.stem}.svg"
 
 
@@ -49,6 +54,22 @@ def run_snippet_once(tmp_path_factory):
         return runs[relpath]
 
     return run
+
+
+def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env.pop("FIGURES", None)
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)]
+    return subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The strict build of the real site (into a temp dir; caches in .cache are reused)."""
+    out = tmp_path_factory.mktemp("site")
+    proc = mkdocs_build(ROOT, out)
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
 def page(chapter: str) -> str:

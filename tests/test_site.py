@@ -1,20 +1,17 @@
 """The strict build: it passes on the real site, stays on its own host, and fails loudly.
 
-All tests here share one build and one worker (xdist group "site"); the fault-injection
-builds copy the project with its caches, so only the file they break runs again.
+All tests here share one build, so they stay in this file: pytest-xdist's --dist loadfile
+runs a file on one worker. The fault-injection builds copy the project with its caches, so
+only the file they break runs again.
 """
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SNIPPETS
+from conftest import ROOT, SNIPPET_IDS, SNIPPETS, mkdocs_build
 
-pytestmark = pytest.mark.xdist_group("site")
 SOURCES = [
     "docs",
     "snippets",
@@ -28,26 +25,6 @@ LAB = "docs/labs/gradient-flow-lab.py"
 CHAPTER = "docs/01-why-gradients-vanish-or-explode/index.md"
 
 
-def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    env.pop("FIGURES", None)
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    proc = mkdocs_build(ROOT, out)
-    assert proc.returncode == 0, proc.stderr
-    return out
-
-
 def test_strict_build_publishes_figures_snippets_and_notebooks(site):
     for snippet in SNIPPETS:
         svg = site / snippet.parent.name / f"{snippet.stem}.svg"
@@ -56,6 +33,15 @@ def test_strict_build_publishes_figures_snippets_and_notebooks(site):
     lab = site / "labs/gradient-flow-lab"
     assert '"nbformat": 4' in (lab / "gradient-flow-lab.ipynb").read_text()
     assert 'href="gradient-flow-lab.ipynb" download' in (lab / "index.html").read_text()
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=SNIPPET_IDS)
+def test_built_figure_is_redrawn_byte_for_byte(snippet, site, run_snippet_once):
+    """The build ran `python snippet.py OUT_DIR` as a reader would; run it again here."""
+    run = run_snippet_once(str(snippet.relative_to(ROOT)))
+    assert run.stdout.strip(), "a snippet prints the numbers its page quotes"
+    built = site / snippet.parent.name / f"{snippet.stem}.svg"
+    assert built.read_bytes() == run.figure.read_bytes(), "same inputs, different SVG bytes"
 
 
 OFF_SITE = re.compile(
@@ -128,8 +114,12 @@ FAULTS = {
         ["01-why-gradients-vanish-or-explode/index.md", "#no-such-heading"],
     ),
     "notebook cell error": (
-        LAB,
-        lambda s: s + '\n# %%\nraise ValueError("cell failed on purpose")\n',
+        LAB,  # the failing cell comes first, so the build fails fast
+        lambda s: s.replace(
+            "# %% [markdown]",
+            '# %%\nraise ValueError("cell failed on purpose")\n\n# %% [markdown]',
+            1,
+        ),
         ["gradient-flow-lab.py", "cell failed on purpose"],
     ),
 }
