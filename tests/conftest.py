@@ -4,6 +4,8 @@ import contextlib
 import importlib.util
 import io
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snippets with
@@ -33,25 +36,51 @@ def load_snippet(path: Path):
     return module
 
 
-class SnippetRun:
-    """A snippet's main() run once per test session: its returned numbers and its figure."""
+@pytest.fixture(scope="session")
+def once(tmp_path_factory, worker_id):
+    """``once(name, make)``: run ``make(folder)`` once per test session, for all xdist workers.
 
-    def __init__(self, path: Path, out_dir: Path):
-        self.module = load_snippet(path)
+    The first worker to ask does the work in a folder the workers share; the others wait on
+    the lock and reuse it (pytest-xdist's recipe for session fixtures that run only once).
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+
+    def run(name: str, make) -> Path:
+        folder = shared / name
+        with FileLock(f"{folder}.lock"):
+            if not (folder / ".done").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                make(folder)
+                (folder / ".done").touch()
+        return folder
+
+    return run
+
+
+class SnippetRun:
+    """A snippet's main(), run in-process: the numbers it returns and prints, its figure."""
+
+    def __init__(self, folder: Path, path: Path):
+        self.figure = folder / f"{path.stem}.svg"
+        self.results = pickle.loads((folder / "results.pickle").read_bytes())
+        self.stdout = (folder / "stdout.txt").read_text()
+
+    @staticmethod
+    def make(path: Path, folder: Path):
         with contextlib.redirect_stdout(io.StringIO()) as stdout:
-            self.results = self.module.main(out_dir)
-        self.stdout = stdout.getvalue()
-        self.figure = out_dir / f"{path.stem}.svg"
+            results = load_snippet(path).main(folder)
+        (folder / "results.pickle").write_bytes(pickle.dumps(results))
+        (folder / "stdout.txt").write_text(stdout.getvalue())
 
 
 @pytest.fixture(scope="session")
-def run_snippet_once(tmp_path_factory):
-    runs = {}
-
+def run_snippet_once(once):
     def run(relpath: str) -> SnippetRun:
-        if relpath not in runs:
-            runs[relpath] = SnippetRun(ROOT / relpath, tmp_path_factory.mktemp("figures"))
-        return runs[relpath]
+        path = ROOT / relpath
+        folder = once(relpath.replace("/", "--"), lambda f: SnippetRun.make(path, f))
+        return SnippetRun(folder, path)
 
     return run
 
@@ -63,13 +92,15 @@ def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The strict build of the real site (into a temp dir; caches in .cache are reused)."""
-    out = tmp_path_factory.mktemp("site")
-    proc = mkdocs_build(ROOT, out)
+def build_site(folder: Path):
+    proc = mkdocs_build(ROOT, folder)
     assert proc.returncode == 0, proc.stderr
-    return out
+
+
+@pytest.fixture(scope="session")
+def site(once):
+    """The strict build of the real site, once per session (caches in .cache are reused)."""
+    return once("site", build_site)
 
 
 def page(chapter: str) -> str:

@@ -1,8 +1,7 @@
 """The strict build: it passes on the real site, stays on its own host, and fails loudly.
 
-All tests here share one build, so they stay in this file: pytest-xdist's --dist loadfile
-runs a file on one worker. The fault-injection builds copy the project with its caches, so
-only the file they break runs again.
+All tests here share one build (the ``site`` fixture). The fault-injection builds copy the
+project with its caches, so only the file they break runs again.
 """
 
 import re
