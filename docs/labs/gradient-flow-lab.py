@@ -54,9 +54,7 @@
 DEPTH = 20  # hidden layers
 WIDTH = 64  # units per hidden layer
 ACTIVATION = "sigmoid"  # "sigmoid", "tanh" or "relu"
-INIT = (
-    "pytorch default"  # "pytorch default", "xavier", "he" or "orthogonal"
-)
+INIT = "pytorch default"  # "pytorch default", "xavier", "he", "orthogonal"
 GAIN = 1.0  # multiplies every initial weight
 LR = 0.1  # SGD learning rate
 STEPS = 150  # full-batch SGD steps
@@ -107,9 +105,7 @@ def make_task(g, n=512, dim=16):
 
 def init_layer(layer, init, gain, g):
     """Initialize one nn.Linear in place with the named scheme, weights times gain."""
-    if (
-        init == "pytorch default"
-    ):  # exactly what nn.Linear.reset_parameters does
+    if init == "pytorch default":  # what nn.Linear.reset_parameters does
         nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
         bound = 1 / math.sqrt(layer.in_features)
         nn.init.uniform_(layer.bias, -bound, bound, generator=g)
