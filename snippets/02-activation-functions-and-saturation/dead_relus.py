@@ -1,0 +1,186 @@
+"""Dead ReLUs: units that are off for every input, and what brings them back.
+
+Left: in a 50-layer ReLU MLP at initialization, the fraction of units that are
+inactive on every example of a batch grows with depth (He init), and is about
+half of every layer after the first few with PyTorch's default init; batch
+normalization before the ReLU keeps it at zero. Right: when a whole hidden
+layer is pushed off (every pre-activation below -1, as a large negative bias
+or a too-large step can do), a ReLU network stops learning. A leak of 0.01
+barely helps; a leak of 0.1 and ELU do; GELU, whose slope is tiny far left of
+zero, does not.
+
+Run: python snippets/02-activation-functions-and-saturation/dead_relus.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+
+def make_task(g, n=256, dim=16):
+    """Labels from a random two-layer teacher: learnable, but not linear."""
+    x = torch.randn(n, dim, generator=g)
+    w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
+    y = (torch.tanh(x @ w1) @ w2 > 0).long()
+    return x, y
+
+
+# --8<-- [start:core]
+def never_active(z):
+    """Fraction of units whose pre-activation is <= 0 on every example."""
+    return (z > 0).sum(dim=0).eq(0).double().mean().item()
+
+
+def dead_at_init(init, depth=50, width=256, batch=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(batch, width, generator=g)
+    fractions = []
+    for _ in range(depth):
+        layer = nn.Linear(width, width)
+        if init == "PyTorch default":  # what nn.Linear.reset_parameters does
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+            bound = 1 / math.sqrt(width)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+        else:  # He normal, zero bias
+            nn.init.kaiming_normal_(
+                layer.weight, nonlinearity="relu", generator=g
+            )
+            nn.init.zeros_(layer.bias)
+        with torch.no_grad():
+            z = layer(h)
+            if init == "He + batch norm":  # normalize over the batch
+                z = (z - z.mean(0)) / z.std(0)
+        fractions.append(never_active(z))
+        h = torch.relu(z)
+    return fractions
+
+
+ACTIVATIONS = {
+    "ReLU": nn.ReLU(),
+    "LeakyReLU(0.01)": nn.LeakyReLU(0.01),
+    "LeakyReLU(0.1)": nn.LeakyReLU(0.1),
+    "ELU": nn.ELU(),
+    "GELU": nn.GELU(),
+}
+
+
+def train_after_killing_a_layer(
+    act, steps=200, lr=0.1, depth=4, width=64, killed=1, seed=0
+):
+    """Push every unit of one hidden layer below -1 on every example, then
+    train with SGD. Same weights for every activation."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_task(g)
+    sizes = [x.shape[1]] + [width] * depth + [2]
+    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    for layer in layers:
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
+        nn.init.zeros_(layer.bias)
+
+    def forward():
+        h, zs = x, []
+        for layer in layers[:-1]:
+            zs.append(layer(h))
+            h = ACTIVATIONS[act](zs[-1])
+        return layers[-1](h), zs
+
+    with torch.no_grad():  # the accident: a large negative bias
+        _, zs = forward()
+        layers[killed].bias -= zs[killed].max(dim=0).values + 1.0
+    params = [p for layer in layers for p in layer.parameters()]
+    losses, off = [], []
+    for step in range(steps + 1):
+        out, zs = forward()
+        loss = nn.functional.cross_entropy(out, y)
+        losses.append(loss.item())
+        off.append(never_active(zs[killed].detach()))
+        if step < steps:  # plain SGD
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, grad in zip(params, grads):
+                    p -= lr * grad
+    return {"loss": losses, "never active": off}
+
+
+def experiment():
+    inits = ("He", "PyTorch default", "He + batch norm")
+    return {
+        "at init": {i: dead_at_init(i) for i in inits},
+        "killed layer": {
+            a: train_after_killing_a_layer(a) for a in ACTIVATIONS
+        },
+    }
+
+
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for name, fractions in results["at init"].items():
+        axes[0].plot(range(1, len(fractions) + 1), fractions, label=name)
+    axes[0].set_xlabel("layer (1 = next to the input)")
+    axes[0].set_ylabel("fraction of units never active")
+    axes[0].set_title("50-layer ReLU MLP at init, batch of 256")
+    axes[0].set_ylim(-0.02, 0.8)
+    axes[0].legend(fontsize="small", loc="upper left", ncol=2)
+    for name, r in results["killed layer"].items():
+        axes[1].plot(r["loss"], label=name)
+    axes[1].axhline(math.log(2), color="grey", lw=0.8, ls=":")
+    elu = results["killed layer"]["ELU"]["loss"]
+    axes[1].annotate(
+        f"ELU peaks at {max(elu):.1f}",
+        (elu.index(max(elu)), 1.2),
+        xytext=(8, -12),
+        textcoords="offset points",
+        color="C3",
+        fontsize="small",
+    )
+    axes[1].set_ylim(0.0, 1.2)
+    axes[1].set_xlabel("SGD step")
+    axes[1].set_ylabel("training loss (dotted: ln 2)")
+    axes[1].set_title("after layer 2 of 4 is pushed off")
+    axes[1].legend(fontsize="small", loc="lower left")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for name, fractions in results["at init"].items():
+        print(
+            f"{name:16s} never active: layer 1 {fractions[0]:.2f}, "
+            f"layer 10 {fractions[9]:.2f}, layer 50 {fractions[-1]:.2f}"
+        )
+    for name, r in results["killed layer"].items():
+        print(
+            f"{name:16s} loss {r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}, "
+            f"never active {r['never active'][0]:.2f} -> "
+            f"{r['never active'][-1]:.2f}"
+        )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,144 @@
+"""A saturated sigmoid output stalls under MSE, not under cross-entropy.
+
+At a confidently wrong logit (z = -10, target 1) the gradient of MSE on
+sigmoid(z) with respect to z is (sigma(z) - y) sigma'(z) ~ -4.5e-5, while the
+gradient of binary cross-entropy on the logit is sigma(z) - y ~ -1. Gradient
+descent on z escapes in about ten steps with cross-entropy and in about e^10
+steps with MSE. Computing sigmoid first and then BCELoss loses this in float32:
+BCELoss clamps log to >= -100 and its backward divides by max(p(1-p), 1e-12).
+
+Run: python snippets/02-activation-functions-and-saturation/saturated_output.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+F = nn.functional
+
+# --8<-- [start:core]
+LOSSES = {  # each takes the logit z and the target y
+    "MSE on sigmoid": lambda z, y: 0.5 * (torch.sigmoid(z) - y) ** 2,
+    "sigmoid + BCELoss": lambda z, y: F.binary_cross_entropy(
+        torch.sigmoid(z), y
+    ),
+    "BCEWithLogitsLoss": F.binary_cross_entropy_with_logits,
+}
+
+
+def loss_and_gradient(name, z, y, dtype=torch.float64):
+    z = torch.tensor(z, dtype=dtype, requires_grad=True)
+    loss = LOSSES[name](z, torch.tensor(y, dtype=dtype))
+    loss.backward()
+    return loss.item(), z.grad.item()
+
+
+def closed_form(z, y):
+    s = 1 / (1 + math.exp(-z))
+    return {
+        "MSE on sigmoid": (s - y) * s * (1 - s),  # (sigma - y) sigma'
+        "BCEWithLogitsLoss": s - y,  # the sigma' cancels
+    }
+
+
+def steps_to_escape(name, z=-10.0, y=1.0, lr=1.0, max_steps=10**5):
+    """Gradient descent on the logit itself until sigmoid(z) > 0.5."""
+    path = [z]
+    while z <= 0 and len(path) <= max_steps:
+        z -= lr * closed_form(z, y)[name]
+        path.append(z)
+    return path
+
+
+# --8<-- [end:core]
+
+
+def gradient_curves(zs, y=1.0):
+    return {
+        name: [abs(loss_and_gradient(name, z, y, torch.float32)[1]) for z in zs]
+        for name in LOSSES
+    }
+
+
+def plot(zs, curves, paths):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for name, grads in curves.items():
+        dashed = name == "sigmoid + BCELoss"
+        axes[0].plot(
+            zs,
+            grads,
+            "--" if dashed else "-",
+            zorder=3 if dashed else 2,
+            label=name,
+        )
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("logit z (target y = 1)")
+    axes[0].set_ylabel(r"$|\partial L / \partial z|$, float32")
+    axes[0].set_title("gradient at a wrong prediction")
+    axes[0].legend(fontsize="small", loc="lower right")
+    for name in ("MSE on sigmoid", "BCEWithLogitsLoss"):
+        path = paths[name]
+        color = "C0" if name == "MSE on sigmoid" else "C2"
+        axes[1].plot(range(1, len(path) + 1), path, color=color, label=name)
+    axes[1].axhline(0, color="grey", lw=0.8, ls=":")
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("gradient-descent step + 1 (lr = 1)")
+    axes[1].set_ylabel("logit z")
+    axes[1].set_title("escaping z = -10 (target 1)")
+    axes[1].legend(fontsize="small", loc="lower right")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    at = {  # z = -10, y = 1: saturated and wrong
+        name: loss_and_gradient(name, -10.0, 1.0) for name in LOSSES
+    }
+    float32_at_20 = {  # z = 20, y = 0: sigmoid(20) rounds to 1 in float32
+        name: loss_and_gradient(name, 20.0, 0.0, torch.float32)
+        for name in LOSSES
+    }
+    paths = {
+        n: steps_to_escape(n) for n in ("MSE on sigmoid", "BCEWithLogitsLoss")
+    }
+    zs = [k / 10 for k in range(-400, 1)]
+    curves = gradient_curves(zs)
+    results = {
+        "autograd at z=-10, y=1 (loss, dL/dz)": at,
+        "closed form at z=-10, y=1": closed_form(-10.0, 1.0),
+        "float32 at z=20, y=0 (loss, dL/dz)": float32_at_20,
+        "steps to escape": {n: len(p) - 1 for n, p in paths.items()},
+        "BCELoss float32 |dL/dz| by z": dict(
+            zip(zs, curves["sigmoid + BCELoss"])
+        ),
+    }
+    for key, value in list(results.items())[:4]:
+        print(key)
+        for name, v in value.items():
+            print(f"  {name:20s} {v}")
+    save(plot(zs, curves, paths), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,139 @@
+"""SELU keeps activations near mean 0, variance 1, but only on its terms.
+
+A 64-layer SELU MLP keeps the per-layer activation mean near 0 and variance
+near 1 with LeCun-normal weights (std 1/sqrt(fan_in), kaiming_normal_ with
+nonlinearity='linear'). With calculate_gain('selu') = 3/4, PyTorch's default
+init or He init the variance drifts away. Ordinary dropout also breaks the
+fixed point; alpha dropout (Klambauer et al. 2017) keeps it.
+
+Run: python snippets/02-activation-functions-and-saturation/self_normalization.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+# SELU's constants, as in torch.nn.SELU
+ALPHA = 1.6732632423543772848170429916717
+SCALE = 1.0507009873554804934193349852946
+
+
+# --8<-- [start:core]
+def init_(w, scheme, g):
+    if scheme == "LeCun normal":  # std 1/sqrt(fan_in): what SELU needs
+        nn.init.kaiming_normal_(w, nonlinearity="linear", generator=g)
+    elif scheme == "calculate_gain('selu') = 3/4":
+        nn.init.kaiming_normal_(w, nonlinearity="selu", generator=g)
+    elif scheme == "PyTorch default":  # nn.Linear.reset_parameters
+        nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+    elif scheme == "He (ReLU) normal":
+        nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)
+
+
+# nn.Dropout and nn.AlphaDropout draw from the global RNG; written out here
+# so that they take our generator. Each is applied after the activation.
+def dropout(x, p, g):
+    keep = torch.rand(x.shape, generator=g) >= p
+    return x * keep / (1 - p)
+
+
+def alpha_dropout(x, p, g):
+    """Dropped units are set to SELU's negative saturation value, -SCALE *
+    ALPHA, then an affine map a x + b restores mean 0 and variance 1."""
+    keep = torch.rand(x.shape, generator=g) >= p
+    saturation = -SCALE * ALPHA
+    a = ((1 - p) * (1 + p * saturation**2)) ** -0.5
+    b = -a * p * saturation
+    return a * torch.where(keep, x, saturation) + b
+
+
+def layer_statistics(scheme, drop=None, p=0.1, depth=64, width=256, seed=0):
+    """Mean and variance of each layer's SELU output over a batch."""
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(512, width, generator=g)  # standardized inputs
+    means, variances = [], []
+    for _ in range(depth):
+        w = torch.empty(width, width)
+        init_(w, scheme, g)
+        h = torch.selu(h @ w.T)  # zero biases
+        if drop is not None:
+            h = drop(h, p, g)
+        means.append(h.mean().item())
+        variances.append(h.var().item())
+    return {"mean": means, "variance": variances}
+
+
+def experiment():
+    inits = (
+        "LeCun normal",
+        "calculate_gain('selu') = 3/4",
+        "PyTorch default",
+        "He (ReLU) normal",
+    )
+    by_init = {s: layer_statistics(s) for s in inits}
+    with_dropout = {
+        "no dropout": by_init["LeCun normal"],
+        "Dropout(0.1)": layer_statistics("LeCun normal", dropout),
+        "AlphaDropout(0.1)": layer_statistics("LeCun normal", alpha_dropout),
+    }
+    return {"init": by_init, "dropout": with_dropout}
+
+
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for name, r in results["init"].items():
+        layers = range(1, len(r["variance"]) + 1)
+        axes[0].plot(layers, r["variance"], label=name)
+    axes[0].set_yscale("log")
+    axes[0].set_title("SELU MLP, no dropout: init")
+    axes[0].set_ylabel("variance of layer output")
+    for i, (name, r) in enumerate(results["dropout"].items()):
+        layers = range(1, len(r["variance"]) + 1)
+        axes[1].plot(layers, r["variance"], color=f"C{i}", label=f"{name}")
+        axes[1].plot(layers, r["mean"], "--", color=f"C{i}")
+    axes[1].plot([], [], "k--", label="mean (dashed)")
+    axes[1].set_title("LeCun normal init: dropout")
+    axes[1].set_ylabel("variance (solid), mean (dashed)")
+    for ax in axes:
+        ax.set_xlabel("layer")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for group in results.values():
+        for name, r in group.items():
+            print(
+                f"{name:30s} layer 64: mean {r['mean'][-1]:+.3f}, "
+                f"variance {r['variance'][-1]:.3g}"
+            )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

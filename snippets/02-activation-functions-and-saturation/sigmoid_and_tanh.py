@@ -1,0 +1,145 @@
+"""Sigmoid and tanh: bounded derivatives, saturation, and zero-centred output.
+
+sigma'(z) <= 1/4 and tanh'(z) <= 1, both reached only at z = 0, both measured
+here by autograd; tanh(x) = 2 sigma(2x) - 1 holds to float64 rounding. Where
+|tanh| > 0.97 the derivative is below 0.06. Because sigmoid outputs are all
+positive, every row of a layer's per-example weight gradient delta a^T has a
+single sign (LeCun et al. 1998); with tanh inputs the signs mix.
+
+Run: python snippets/02-activation-functions-and-saturation/sigmoid_and_tanh.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+SATURATED = 0.97  # |tanh| above this counts as saturated (makemore part 3)
+
+
+# --8<-- [start:core]
+def curves(half_width=600, step=0.01):
+    """Values and autograd derivatives of sigmoid and tanh on a grid."""
+    z = torch.arange(-half_width, half_width + 1, dtype=torch.float64) * step
+    z.requires_grad_()  # the grid contains z = 0 exactly
+    out = {"z": z.detach()}
+    for name, f in {"sigmoid": torch.sigmoid, "tanh": torch.tanh}.items():
+        y = f(z)
+        (dy,) = torch.autograd.grad(y.sum(), z)  # elementwise: dy_i / dz_i
+        out[name], out[name + "'"] = y.detach(), dy
+    return out
+
+
+def saturation_thresholds():
+    """|z| beyond which |tanh| > 0.97, and the derivatives there."""
+    z_tanh = math.atanh(SATURATED)  # tanh(z) = 0.97
+    z_sigmoid = 2 * z_tanh  # sigma(z) = (1 + tanh(z/2)) / 2
+    s = 1 / (1 + math.exp(-z_sigmoid))
+    return {
+        "z tanh": z_tanh,
+        "tanh' there": 1 - SATURATED**2,
+        "z sigmoid": z_sigmoid,
+        "sigmoid' there": s * (1 - s),
+    }
+
+
+def one_signed_rows(activation, width=64, seed=0):
+    """Fraction of units whose per-example weight gradient has one sign.
+
+    The gradient of unit i's incoming weights is delta_i * a (a = the layer's
+    input). If every a_j > 0, all of its entries have the sign of delta_i.
+    """
+    g = torch.Generator().manual_seed(seed)
+    a = activation(torch.randn(width, generator=g))  # previous layer's output
+    W = torch.randn(width, width, generator=g).div(width**0.5)
+    W.requires_grad_()
+    target = torch.randn(width, generator=g)
+    (W @ a - target).pow(2).sum().backward()  # one example, as in SGD
+    rows = W.grad
+    one_sign = (rows > 0).all(dim=1) | (rows < 0).all(dim=1)
+    return one_sign.double().mean().item()
+
+
+# --8<-- [end:core]
+
+
+def plot(c, t):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    z = c["z"]
+    for name in ("sigmoid", "tanh"):
+        axes[0].plot(z, c[name], label=name)
+        axes[1].plot(z, c[name + "'"], label=name + "'")
+    axes[0].plot(
+        z[::60],
+        2 * torch.sigmoid(2 * z[::60]) - 1,
+        "k.",
+        markersize=4,
+        label=r"$2\sigma(2z) - 1$",
+    )
+    for ax in axes:
+        for name, color in (("tanh", "C1"), ("sigmoid", "C0")):
+            zt = t[f"z {name}"]
+            for side in (-1, 1):
+                ax.axvspan(
+                    side * zt,
+                    side * 6.0,
+                    color=color,
+                    alpha=0.1,
+                    lw=0,
+                    label=f"{name} saturated: $|z| > {zt:.2f}$"
+                    if side == 1
+                    else None,
+                )
+        ax.set_xlabel("z")
+        ax.set_xlim(-6, 6)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize="small", loc="upper left", handles=axes[0].lines)
+    axes[1].legend(fontsize="small", loc="upper left")
+    axes[0].set_title("sigmoid and tanh (shaded: saturated)")
+    axes[1].set_title("derivatives: at most 1/4 and 1, at z = 0")
+    axes[0].set_ylabel("activation")
+    axes[1].set_ylabel("derivative")
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    c = curves()
+    z = c["z"]
+    results = {
+        "max sigmoid'": c["sigmoid'"].max().item(),
+        "argmax sigmoid'": z[c["sigmoid'"].argmax()].item(),
+        "max tanh'": c["tanh'"].max().item(),
+        "argmax tanh'": z[c["tanh'"].argmax()].item(),
+        "identity error": (c["tanh"] - (2 * torch.sigmoid(2 * z) - 1))
+        .abs()
+        .max()
+        .item(),
+        **saturation_thresholds(),
+        "one-signed rows, sigmoid input": one_signed_rows(torch.sigmoid),
+        "one-signed rows, tanh input": one_signed_rows(torch.tanh),
+    }
+    for name, value in results.items():
+        print(f"{name:32s} {value:.4g}")
+    save(plot(c, results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

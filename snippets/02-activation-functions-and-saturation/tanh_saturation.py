@@ -1,0 +1,107 @@
+"""Saturated tanh units, and what they do to the gradient of a deep MLP.
+
+A 10-layer tanh MLP at initialization, weights N(0, gain^2 / fan_in). Where
+|tanh| > 0.97 (the threshold of Karpathy's makemore part 3) the derivative
+1 - tanh^2 is below 0.06, so a saturated unit passes almost no gradient. The
+gradient through a layer is scaled by about gain * sqrt(E[tanh'(z)^2]): larger
+weights saturate more units, but also multiply the gradient back up: with
+gain 5/3 or 3 the gradient grows towards the input instead of vanishing.
+
+Run: python snippets/02-activation-functions-and-saturation/tanh_saturation.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+GAINS = {"0.5": 0.5, "1": 1.0, "5/3": 5 / 3, "3": 3.0}
+
+
+# --8<-- [start:core]
+def saturation_and_gradients(gain, depth=10, width=256, batch=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, width, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    layers = [nn.Linear(width, width) for _ in range(depth)]
+    head = nn.Linear(width, 10)
+    for layer in layers + [head]:
+        nn.init.normal_(layer.weight, 0, gain / math.sqrt(width), generator=g)
+        nn.init.zeros_(layer.bias)
+    h, zs, hs = x, [], []
+    for layer in layers:
+        zs.append(layer(h))
+        h = torch.tanh(zs[-1])
+        hs.append(h)
+    loss = nn.functional.cross_entropy(head(h), y)
+    dz = torch.autograd.grad(loss, zs)  # dL/dz for every layer
+    r = {"saturated": [], "mean slope": [], "gain x rms slope": []}
+    r.update({"|dL/dz|": [], "dL/dz saturated / unsaturated": []})
+    for h, d in zip(hs, dz):
+        h = h.detach()
+        slope, saturated = 1 - h**2, h.abs() > 0.97  # slope = tanh'(z)
+        r["saturated"].append(saturated.double().mean().item())
+        r["mean slope"].append(slope.mean().item())
+        r["gain x rms slope"].append(gain * slope.pow(2).mean().sqrt().item())
+        r["|dL/dz|"].append(d.norm().item())
+        ratio = d[saturated].abs().mean() / d[~saturated].abs().mean()
+        r["dL/dz saturated / unsaturated"].append(ratio.item())  # nan if none
+    return r
+
+
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for name, r in results.items():
+        layers = range(1, len(r["saturated"]) + 1)
+        pct = [100 * s for s in r["saturated"]]
+        axes[0].plot(layers, pct, "o-", markersize=3, label=f"gain {name}")
+        axes[1].plot(layers, r["|dL/dz|"], "o-", markersize=3)
+    axes[0].set_ylabel(r"% of units with $|\tanh| > 0.97$")
+    axes[0].set_title("saturated units per layer")
+    axes[0].legend(fontsize="small")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel(r"$\|\partial L / \partial z^{(l)}\|$")
+    axes[1].set_title("gradient reaching each layer")
+    for ax in axes:
+        ax.set_xlabel("layer l (1 = next to the input)")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = {name: saturation_and_gradients(g) for name, g in GAINS.items()}
+    for name, r in results.items():
+        first, last = r["|dL/dz|"][0], r["|dL/dz|"][-1]
+        print(
+            f"gain {name:4s} saturated: layer 1 {r['saturated'][0]:6.1%}, "
+            f"layer 10 {r['saturated'][-1]:6.1%}; "
+            f"gain x rms tanh' (layer 10) {r['gain x rms slope'][-1]:.2f}; "
+            f"|dL/dz| layer 1 / layer 10 = {first / last:.3g}"
+        )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,174 @@
+"""Activations and back-propagated gradients, layer by layer, for six inits.
+
+A 20-layer, 128-wide MLP at initialization, in the style of Glorot & Bengio
+(2010). tanh with small random weights (std 0.01): activations and gradients
+shrink by the same factor every layer. tanh with PyTorch's default init:
+activations shrink to a floor set by the biases, gradients vanish. tanh with
+Xavier: both stay level. Sigmoid with Xavier: activations sit around 0.5 and
+gradients still vanish. ReLU with Xavier: everything halves in variance per
+layer. ReLU with He: level.
+
+Run: python snippets/03-weight-initialization/activation_histograms.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+ACTIVATIONS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu}
+
+
+# --8<-- [start:core]
+def init_(layer, scheme, g):
+    if scheme == "std 0.01":  # "small random weights"
+        nn.init.normal_(layer.weight, 0.0, 0.01, generator=g)
+    elif scheme == "default":  # what nn.Linear.reset_parameters does
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+    elif scheme == "Xavier":
+        nn.init.xavier_uniform_(layer.weight, generator=g)
+    elif scheme == "He":
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
+    if scheme == "default":  # bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        bound = 1 / math.sqrt(layer.in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+    else:
+        nn.init.zeros_(layer.bias)
+
+
+def probe(activation, scheme, depth=20, width=128, batch=256, seed=0):
+    """Activations a_l and back-propagated gradients dL/dz_l of every layer."""
+    g = torch.Generator().manual_seed(seed)
+    layers = [
+        nn.Linear(width, width, dtype=torch.float64) for _ in range(depth)
+    ]
+    head = nn.Linear(width, 10, dtype=torch.float64)
+    for layer in layers + [head]:
+        init_(layer, scheme, g)
+    x = torch.randn(batch, width, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    zs, activations, h = [], [], x
+    for layer in layers:
+        zs.append(layer(h))
+        zs[-1].retain_grad()  # keep dL/dz_l, a non-leaf tensor's gradient
+        h = ACTIVATIONS[activation](zs[-1])
+        activations.append(h.detach())
+    nn.functional.cross_entropy(head(h), y).backward()
+    return {
+        "activations": activations,
+        "activation std": [a.std().item() for a in activations],
+        "activation mean": [a.mean().item() for a in activations],
+        "gradient rms": [z.grad.pow(2).mean().sqrt().item() for z in zs],
+        "weight gradient norm": [m.weight.grad.norm().item() for m in layers],
+    }
+
+
+CONFIGS = [
+    ("tanh", "std 0.01"),
+    ("tanh", "default"),
+    ("tanh", "Xavier"),
+    ("sigmoid", "Xavier"),
+    ("relu", "Xavier"),
+    ("relu", "He"),
+]
+
+
+def experiment():
+    return {f"{act}, {scheme}": probe(act, scheme) for act, scheme in CONFIGS}
+
+
+# --8<-- [end:core]
+
+SHOWN_LAYERS = (1, 5, 10, 15, 20)
+
+
+def plot(results):
+    fig = plt.figure(figsize=(11, 5.8))
+    grid = fig.add_gridspec(2, 4)
+    first = None
+    for i, (name, r) in enumerate(results.items()):
+        ax = fig.add_subplot(grid[i // 3, i % 3], sharey=first)
+        first = first or ax
+        act = name.split(",")[0]
+        lo, hi = {"tanh": (-1, 1), "sigmoid": (0, 1), "relu": (0, 3)}[act]
+        edges = torch.linspace(lo, hi, 61)
+        for l in SHOWN_LAYERS:
+            a = r["activations"][l - 1].flatten()
+            if act == "relu":
+                a = a[a > 0]  # the exact zeros, half the units, are left out
+            counts = torch.histc(a, bins=60, min=lo, max=hi)
+            density = counts / (counts.sum() * (edges[1] - edges[0]))
+            ax.stairs(density.tolist(), edges.tolist(), label=f"layer {l}")
+        ax.set_title(name, fontsize="medium")
+        ax.tick_params(labelsize="small")
+        if i % 3 == 0:
+            ax.set_ylabel("density")
+        else:
+            ax.tick_params(labelleft=False)
+        if i // 3 == 1:
+            ax.set_xlabel(
+                "activation value" + (" (> 0)" if act == "relu" else "")
+            )
+    first.set_yscale("log")
+    first.set_ylim(1e-3, 1e3)
+    first.set_yticks([1e-2, 1e0, 1e2])
+    first.minorticks_off()
+    first.legend(fontsize="x-small", loc="upper right")
+    std_ax = fig.add_subplot(grid[0, 3])
+    grad_ax = fig.add_subplot(grid[1, 3])
+    for name, r in results.items():
+        layers = range(1, len(r["activation std"]) + 1)
+        std_ax.plot(layers, r["activation std"], label=name)
+        grad_ax.plot(layers, r["gradient rms"], label=name)
+    std_ax.set_title("std of activations $a_l$", fontsize="medium")
+    grad_ax.set_title(
+        r"rms of gradients $\partial L/\partial z_l$", fontsize="medium"
+    )
+    grad_ax.set_xlabel("layer l")
+    for ax in (std_ax, grad_ax):
+        ax.set_yscale("log")
+        ax.set_yticks([10.0**k for k in range(-20, 1, 5)])
+        ax.minorticks_off()
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize="small")
+    std_ax.legend(fontsize="xx-small")
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for name, r in results.items():
+        print(
+            f"{name:18s} std(a): layer 1 {r['activation std'][0]:.3g}, "
+            f"layer 20 {r['activation std'][-1]:.3g}; rms dL/dz: layer 1 "
+            f"{r['gradient rms'][0]:.3g}, "
+            f"layer 20 {r['gradient rms'][-1]:.3g}; "
+            f"|dL/dW|: layer 1 {r['weight gradient norm'][0]:.3g}, "
+            f"layer 20 {r['weight gradient norm'][-1]:.3g}"
+        )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    for r in results.values():
+        del r["activations"]  # the histograms' raw data: too big to return
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

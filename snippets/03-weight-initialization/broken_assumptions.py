@@ -1,0 +1,137 @@
+"""What breaks when the assumptions behind He init fail.
+
+Narrow layers: He init keeps E[z^2] level on average over random draws, but
+the typical (median) network at width 16 has lost almost all of its signal
+after 30 layers, and at width 4 most networks have a layer where every unit
+is dead. Non-zero-mean weights: a mean of 0.5/n per weight, 23 times smaller
+than the standard deviation, makes E[z^2] of a ReLU net grow geometrically
+and maps every input to the same direction.
+
+Run: python snippets/03-weight-initialization/broken_assumptions.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+
+# --8<-- [start:core]
+def narrow_nets(width, depth=30, nets=600, seed=0):
+    """He-init ReLU nets of one width, one input each; z^2 relative to E."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(nets, width, 1, generator=g)  # one input per net
+    expected = 2 * a.pow(2).mean(dim=(1, 2))  # E[z_l^2] for every layer l
+    ratios = []
+    for _ in range(depth):  # nets x (width x width) weights, N(0, 2/width)
+        W = torch.randn(nets, width, width, generator=g) * math.sqrt(2 / width)
+        z = W @ a
+        a = torch.relu(z)
+        ratios.append(z.pow(2).mean(dim=(1, 2)) / expected)
+    return torch.stack(ratios, dim=1)  # nets x depth
+
+
+def mean_shifted_net(c, width=64, depth=30, batch=64, seed=0):
+    """ReLU net with weights N(c / width, 2 / width): E[z^2] per layer."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(batch, width, generator=g, dtype=torch.float64)
+    second_moments = []
+    for _ in range(depth):
+        W = torch.randn(width, width, generator=g, dtype=torch.float64)
+        W = W * math.sqrt(2 / width) + c / width
+        z = a @ W.T
+        a = torch.relu(z)
+        second_moments.append(z.pow(2).mean().item())
+    # how alike the batch's representations have become: mean cosine
+    unit = torch.nn.functional.normalize(z, dim=1)
+    return second_moments, (unit @ unit.T).mean().item()
+
+
+def experiment():
+    narrow = {}
+    for width in (4, 16, 64):
+        r = narrow_nets(width)
+        alive = r[:, -1] > 0
+        narrow[width] = {
+            "mean": r.mean(dim=0).tolist(),
+            "median": r.median(dim=0).values.tolist(),
+            "q10": r.quantile(0.1, dim=0).tolist(),
+            "q90": r.quantile(0.9, dim=0).tolist(),
+            "dead": 1 - alive.float().mean().item(),
+            "var log": r[alive, -1].log().var().item(),
+            "var log predicted": 5 * r.shape[1] / width,
+        }
+    shifted = {c: mean_shifted_net(c) for c in (0, 0.25, 0.5, 1)}
+    return {"narrow": narrow, "mean shifted": shifted}
+
+
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    for width, r in results["narrow"].items():
+        layers = range(1, len(r["median"]) + 1)
+        (line,) = left.plot(layers, r["median"], label=f"width {width}: median")
+        left.fill_between(
+            layers, r["q10"], r["q90"], color=line.get_color(), alpha=0.15
+        )
+        left.plot(layers, r["mean"], ":", color=line.get_color())
+    left.plot([], [], "k:", label="mean over 600 nets")
+    left.set_yscale("log")
+    left.set_ylim(1e-6, 1e2)
+    left.set_xlabel("layer l")
+    left.set_ylabel(r"$E[z_l^2]$ / He's prediction, one net")
+    left.set_title("Narrow layers (bands: 10% to 90% of nets)")
+    left.legend(fontsize="small", loc="lower left")
+
+    for c, (moments, _) in results["mean shifted"].items():
+        right.plot(range(1, len(moments) + 1), moments, label=f"mean {c}/n")
+    right.set_yscale("log")
+    right.set_xlabel("layer l")
+    right.set_ylabel(r"$E[z_l^2]$")
+    right.set_title("Weights N(mean, 2/n), n = 64")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for width, r in results["narrow"].items():
+        print(
+            f"width {width:3d}: after {len(r['median'])} layers, mean "
+            f"{r['mean'][-1]:.3g}, median {r['median'][-1]:.3g}, 10%-90% "
+            f"{r['q10'][-1]:.3g}-{r['q90'][-1]:.3g}, all units dead in "
+            f"{r['dead']:.1%} of nets; Var(log) {r['var log']:.3g} "
+            f"(5L/n = {r['var log predicted']:.3g})"
+        )
+    for c, (moments, cosine) in results["mean shifted"].items():
+        print(
+            f"weight mean {c}/n: E[z^2] layer 1 {moments[0]:.3g}, "
+            f"layer {len(moments)} {moments[-1]:.3g}; mean cosine {cosine:.3f}"
+        )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,194 @@
+"""A chain of width-1 ReLU layers: explosion, and why He init cannot fix it.
+
+The source's demo, with its bugs fixed: 20 nn.Linear(1, 1) layers with weights
+N(1.5, 0.1) and tensor hooks on the pre-activations. Every unit is active, so
+dL/dz_l is the product of the weights above layer l, about 1.5^(20 - l).
+The source's proposed fix, kaiming_normal_(mode='fan_in', nonlinearity='relu')
+with bias 0.01, draws each weight from N(0, 2) because fan_in = 1: half the
+weights are negative, each negative one kills the chain below it, and the
+first layer's gradient is exactly zero in all but about 2^-depth of chains.
+The few surviving chains multiply factors |w| of very different sizes.
+
+Run: python snippets/03-weight-initialization/relu_chain_explosion.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+
+# --8<-- [start:core]
+def init_(weight, bias, init, g):
+    if init == "N(1.5, 0.1)":  # the source's "wrong" initialization
+        nn.init.normal_(weight, mean=1.5, std=0.1, generator=g)
+        nn.init.zeros_(bias)
+    else:  # the source's "correct" one; on a width-1 layer fan_in = 1
+        nn.init.kaiming_normal_(
+            weight, mode="fan_in", nonlinearity="relu", generator=g
+        )
+        nn.init.constant_(bias, 0.01 if init == "He, bias 0.01" else 0.0)
+
+
+class DeepReLUChain(nn.Module):
+    def __init__(self, depth, init, g):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(1, 1) for _ in range(depth))
+        for layer in self.layers:
+            init_(layer.weight, layer.bias, init, g)
+        # (the source printed the weights here through `model`, a global that
+        # does not exist yet while the model is being built: a NameError)
+
+    def forward(self, x):
+        self.grads = [None] * len(self.layers)  # dL/dz_l, filled by backward
+        for l, layer in enumerate(self.layers):
+            z = layer(x)  # the pre-activation of layer l
+            # l=l binds the current index: a bare `l` in a lambda would be read
+            # when the hook runs, after the loop, and be the last index for all
+            z.register_hook(lambda grad, l=l: self.grads.__setitem__(l, grad))
+            x = torch.relu(z)
+        return x
+
+
+def chains(init, depth, n=2**18, seed=0):
+    """n independent width-1 chains at once, x = 1: z_l and dL/dz_l."""
+    g = torch.Generator().manual_seed(seed)
+    w, b = torch.empty(depth, n, 1), torch.empty(depth, n, 1)
+    for l in range(depth):  # the same init calls; w[l] is (n, 1): fan_in 1
+        init_(w[l], b[l], init, g)
+    a, zs = torch.ones(n, 1), []
+    for l in range(depth):
+        zs.append((w[l] * a + b[l]).requires_grad_())
+        a = torch.relu(zs[-1])
+    grads = torch.autograd.grad(a.sum(), zs)  # loss = sum of the n outputs
+    z = torch.stack(zs).detach().squeeze(-1)
+    return z, torch.stack(grads).squeeze(-1), a.detach().squeeze(-1)
+
+
+def experiment(depth=20, short=10):
+    g = torch.Generator().manual_seed(0)
+    model = DeepReLUChain(depth, "N(1.5, 0.1)", g)
+    model(torch.ones(1, 1)).sum().backward()  # x = 1, loss = output
+    w = torch.cat([layer.weight.detach().flatten() for layer in model.layers])
+    results = {
+        "N(1.5, 0.1)": {
+            "hooks": [grad.item() for grad in model.grads],
+            "weight products": [w[l + 1 :].prod().item() for l in range(depth)],
+        }
+    }
+    for init in ("He, bias 0.01", "He, bias 0"):
+        z, grads, out = chains(init, depth)
+        # a chain of d layers passes a gradient to layer 1 iff its d units
+        # are all active: the fraction of such chains, for d = 1..depth
+        all_active = (z > 0).int().cumprod(dim=0).float()
+        _, grads_short, _ = chains(init, short, seed=1)
+        first = grads_short[0]  # dL/dz_1 of chains of `short` layers
+        results[init] = {
+            "alive": all_active.mean(dim=1).tolist(),
+            "zero gradient at layer 1": (grads[0] == 0).float().mean().item(),
+            "zero output": (out == 0).float().mean().item(),
+            "consistent": bool(((grads[0] != 0) == (all_active[-1] > 0)).all()),
+            "survivors": first[first != 0].abs(),
+        }
+    return results
+
+
+# --8<-- [end:core]
+
+
+def plot(results):
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    src = results["N(1.5, 0.1)"]
+    depth = len(src["hooks"])
+    layers = range(1, depth + 1)
+    axes[0].plot(layers, src["hooks"], "o", label="recorded by the hooks")
+    axes[0].plot(
+        layers, src["weight products"], "-", label=r"$w_{l+1} \cdots w_{20}$"
+    )
+    axes[0].plot(
+        layers,
+        [1.5 ** (depth - l) for l in layers],
+        ":",
+        label=r"$1.5^{20 - l}$",
+    )
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("layer l")
+    axes[0].set_ylabel(r"$\partial L / \partial z_l$")
+    axes[0].set_title("Weights N(1.5, 0.1): explosion")
+    axes[0].legend(fontsize="small")
+
+    for init in ("He, bias 0.01", "He, bias 0"):
+        alive = results[init]["alive"]
+        axes[1].plot(layers, alive, "o-", markersize=3, label=init)
+    axes[1].plot(layers, [2.0**-d for d in layers], "k:", label=r"$2^{-d}$")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("chain depth d")
+    axes[1].set_ylabel(r"fraction with $\partial L / \partial z_1 \neq 0$")
+    axes[1].set_title("He init: chains that pass a gradient")
+    axes[1].legend(fontsize="small")
+
+    for init in ("He, bias 0.01", "He, bias 0"):
+        survivors = results[init]["survivors"]
+        axes[2].hist(
+            survivors.log10().tolist(),
+            bins=40,
+            histtype="step",
+            label=f"{init} ({len(survivors)} chains)",
+        )
+    axes[2].axvline(
+        math.log10(1.5**9), color="grey", linestyle=":", label=r"$1.5^9$"
+    )
+    axes[2].set_xlabel(
+        r"$\log_{10} |\partial L / \partial z_1|$, chains of 10 layers"
+    )
+    axes[2].set_ylabel("chains")
+    axes[2].set_title("The chains that survive")
+    axes[2].legend(fontsize="x-small")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    src = results["N(1.5, 0.1)"]
+    print(
+        f"N(1.5, 0.1): dL/dz_1 = {src['hooks'][0]:.4g} (hooks), "
+        f"{src['weight products'][0]:.4g} (product of weights), "
+        f"1.5^{len(src['hooks']) - 1} = {1.5 ** (len(src['hooks']) - 1):.4g}"
+    )
+    for init in ("He, bias 0.01", "He, bias 0"):
+        r = results[init]
+        s = r["survivors"]
+        print(
+            f"{init}: zero dL/dz_1 in {r['zero gradient at layer 1']:.6f} of "
+            f"depth-20 chains, zero output in {r['zero output']:.6f}; "
+            f"alive at depth 10: {r['alive'][9]:.5f} (2^-10 = {2**-10:.5f}); "
+            f"survivors of 10 layers: {len(s)}, |dL/dz_1| median "
+            f"{s.median():.3g}, rms {s.pow(2).mean().sqrt():.3g}, "
+            f"range {s.min():.2g} to {s.max():.2g}"
+        )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return results
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

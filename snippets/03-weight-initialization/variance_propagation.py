@@ -1,0 +1,193 @@
+"""The variance recursions predict every layer of a ReLU net, forward and back.
+
+A ReLU MLP whose width doubles every three layers (64 to 512), initialized three
+ways: He with mode='fan_in' (Var(w) = 2/n_in), He with mode='fan_out'
+(Var(w) = 2/n_out) and Glorot's compromise with ReLU's gain
+(Var(w) = 4/(n_in + n_out)). The measured second moment of the
+pre-activations (forward) and of the gradients dL/dz (backward) sit on the
+predictions of the recursions: fan_in keeps the forward pass level, fan_out
+the backward pass, and the other direction drifts only by the ratio of the
+first and last widths, not exponentially with depth.
+
+Run: python snippets/03-weight-initialization/variance_propagation.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+WIDTHS = [64] * 3 + [128] * 3 + [256] * 3 + [512] * 3
+
+
+# --8<-- [start:core]
+def weight_variance(scheme, n_in, n_out):
+    return {
+        "He, fan_in": 2 / n_in,  # kaiming_normal_(w, nonlinearity='relu')
+        "He, fan_out": 2 / n_out,  # ... and mode='fan_out'
+        "Glorot, gain sqrt(2)": 2 * 2 / (n_in + n_out),  # xavier_normal_
+    }[scheme]
+
+
+def measured(scheme, gaussians, x, r):
+    """E[z_l^2] and E[delta_l^2] of each layer, for one draw of the weights.
+
+    gaussians[l-1] holds i.i.d. N(0, 1) entries of shape (n_l, n_{l-1});
+    scaling it gives zero-mean i.i.d. weights of the scheme's variance.
+    """
+    zs, a = [], x
+    for G in gaussians:
+        n_out, n_in = G.shape
+        W = G * math.sqrt(weight_variance(scheme, n_in, n_out))
+        zs.append((a @ W.T).requires_grad_())  # zero biases
+        a = torch.relu(zs[-1])
+    # loss = sum(r * z_L) with r ~ N(0, 1): the gradient at the top is r
+    deltas = torch.autograd.grad((r * zs[-1]).sum(), zs)
+    forward = [z.detach().pow(2).mean().item() for z in zs]
+    return forward, [d.pow(2).mean().item() for d in deltas]
+
+
+def predicted(scheme, n):
+    """The recursions, with v_l = Var(w_l):
+    forward   E[z_l^2] = n_{l-1} v_l E[a_{l-1}^2],  E[a^2] = E[z^2] / 2,
+    backward  E[d_l^2] = n_{l+1} v_{l+1} E[relu'(z_l)^2] E[d_{l+1}^2]."""
+    L = len(n) - 1
+    v = [None] + [
+        weight_variance(scheme, n[l - 1], n[l]) for l in range(1, L + 1)
+    ]
+    forward = [n[0] * v[1] * 1.0]  # the input: E[x^2] = 1, no ReLU
+    for l in range(2, L + 1):
+        forward.append(n[l - 1] * v[l] * forward[-1] / 2)
+    backward = [1.0]  # E[r^2] = 1 at the top
+    for l in range(L - 1, 0, -1):
+        backward.insert(0, n[l + 1] * v[l + 1] * backward[0] / 2)
+    return forward, backward
+
+
+def experiment(widths=WIDTHS, seeds=48, batch=32):
+    n = [widths[0]] + widths  # the input has as many features as layer 1
+    schemes = ("He, fan_in", "He, fan_out", "Glorot, gain sqrt(2)")
+    runs = {scheme: [] for scheme in schemes}
+    for seed in range(seeds):  # average over many draws of the weights
+        g = torch.Generator().manual_seed(seed)
+        gaussians = [
+            torch.randn(n[l], n[l - 1], generator=g) for l in range(1, len(n))
+        ]
+        x = torch.randn(batch, n[0], generator=g)
+        r = torch.randn(batch, n[-1], generator=g)
+        for scheme in schemes:
+            runs[scheme].append(measured(scheme, gaussians, x, r))
+    results = {}
+    for scheme in schemes:
+        forward, backward = torch.tensor(runs[scheme]).mean(dim=0).tolist()
+        pf, pb = predicted(scheme, n)
+        results[scheme] = {
+            "forward": forward,
+            "backward": backward,
+            "forward predicted": pf,
+            "backward predicted": pb,
+        }
+    return results
+
+
+# --8<-- [end:core]
+
+
+def check_constants(g, samples=1_000_000):
+    """The constants the derivation uses, measured."""
+    z = torch.randn(samples, generator=g)
+    a = 0.5
+    u = torch.empty(samples).uniform_(-a, a, generator=g)
+    w = torch.empty(300, 500)
+    bounds = {}
+    torch.nn.init.xavier_uniform_(w, generator=g)
+    bounds["xavier_uniform_"] = (w.abs().max().item(), math.sqrt(6 / 800))
+    torch.nn.init.kaiming_uniform_(w, nonlinearity="relu", generator=g)
+    bounds["kaiming_uniform_"] = (w.abs().max().item(), math.sqrt(6 / 500))
+    return {
+        "Var U(-a, a) / (a^2/3)": u.var().item() / (a**2 / 3),
+        "E[relu(z)^2] / Var(z)": (torch.relu(z).pow(2).mean() / z.var()).item(),
+        "E[relu'(z)^2]": (z > 0).double().mean().item(),
+        "E[tanh(z)^2] / Var(z)": {
+            s: torch.tanh(s * z).pow(2).mean().item() / s**2
+            for s in (0.1, 0.5, 1.0)
+        },
+        "uniform bounds (max |w|, formula)": bounds,
+    }
+
+
+def plot(results):
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
+    for ax, direction in zip(axes, ("forward", "backward")):
+        for scheme, r in results.items():
+            layers = range(1, len(r[direction]) + 1)
+            (line,) = ax.plot(
+                layers, r[direction], "o", markersize=4, label=scheme
+            )
+            ax.plot(
+                layers,
+                r[f"{direction} predicted"],
+                "--",
+                color=line.get_color(),
+                linewidth=1,
+            )
+        for i in range(3, len(WIDTHS), 3):
+            ax.axvline(i + 0.5, color="grey", linewidth=0.5, linestyle=":")
+        for i in range(0, len(WIDTHS), 3):
+            ax.text(
+                i + 2,
+                1 / 24,
+                f"n={WIDTHS[i]}",
+                ha="center",
+                fontsize="x-small",
+                color="grey",
+            )
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("layer l")
+        ax.grid(True, alpha=0.3)
+    axes[0].plot([], [], "k--", linewidth=1, label="the recursion")
+    axes[0].set_ylabel("second moment (mean of 48 nets)")
+    axes[0].set_title(r"Forward: $E[z_l^2]$")
+    axes[1].set_title(
+        r"Backward: $E[\delta_l^2]$, $\delta_l = \partial L/\partial z_l$"
+    )
+    axes[0].legend(fontsize="small")
+    axes[0].set_ylim(1 / 32, 32)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for scheme, r in results.items():
+        print(
+            f"{scheme:22s} forward E[z^2]: layer 1 {r['forward'][0]:.3g}, "
+            f"layer {len(WIDTHS)} {r['forward'][-1]:.3g}; "
+            f"backward E[delta^2]: layer 1 {r['backward'][0]:.3g}, "
+            f"layer {len(WIDTHS)} {r['backward'][-1]:.3g}"
+        )
+    constants = check_constants(torch.Generator().manual_seed(1))
+    for name, value in constants.items():
+        print(f"{name}: {value}")
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return {"runs": results, "constants": constants}
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

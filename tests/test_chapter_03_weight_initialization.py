@@ -1,0 +1,280 @@
+"""The numbers that chapter 3 states, recomputed by its snippets."""
+
+import math
+
+import pytest
+from conftest import assert_page_states, latex_sci, page
+
+CHAPTER = "03-weight-initialization"
+PAGE = page(CHAPTER)
+
+
+@pytest.fixture(scope="module")
+def run(run_snippet_once):
+    return lambda name: run_snippet_once(f"snippets/{CHAPTER}/{name}.py").results
+
+
+def test_constants_of_the_derivation(run):
+    c = run("variance_propagation")["constants"]
+    # U(-a, a) has variance a^2 / 3; half of a symmetric z survives a ReLU
+    assert c["Var U(-a, a) / (a^2/3)"] == pytest.approx(1, abs=0.005)
+    assert c["E[relu(z)^2] / Var(z)"] == pytest.approx(0.5, abs=0.005)
+    assert c["E[relu'(z)^2]"] == pytest.approx(0.5, abs=0.005)
+    # E[tanh(z)^2] = Var(z) only near 0
+    tanh = c["E[tanh(z)^2] / Var(z)"]
+    assert 0.97 < tanh[0.1] < 1 and tanh[1.0] < 0.5
+    assert tanh[0.1] > tanh[0.5] > tanh[1.0]
+    # the uniform forms reach the bounds sqrt(6/(n_in+n_out)) and sqrt(6/n_in)
+    for largest, bound in c["uniform bounds (max |w|, formula)"].values():
+        assert 0.999 * bound < largest <= bound
+    assert_page_states(
+        PAGE,
+        f"= {c['E[relu(z)^2] / Var(z)']:.4f}$",
+        *(f"${tanh[s]:.3f}$" for s in (0.1, 0.5, 1.0)),
+    )
+
+
+def test_the_recursions_predict_every_layer(run):
+    runs = run("variance_propagation")["runs"]
+    worst = 0.0
+    for r in runs.values():
+        for direction in ("forward", "backward"):
+            pairs = zip(r[direction], r[f"{direction} predicted"])
+            worst = max(worst, max(abs(m / p - 1) for m, p in pairs))
+    assert worst < 0.10
+    fan_in, fan_out = runs["He, fan_in"], runs["He, fan_out"]
+    # fan_in keeps the forward pass level, fan_out the backward pass, and the
+    # other direction is off by the width ratio 512/64 = 8, not exponentially
+    assert fan_in["forward predicted"] == [2.0] * 12
+    assert fan_out["backward predicted"] == [1.0] * 12
+    assert fan_out["forward predicted"][-1] == 2.0 * 64 / 512
+    assert fan_in["backward predicted"][0] == 512 / 64
+    assert_page_states(
+        PAGE,
+        "within 10%",
+        f"${fan_in['forward'][-1]:.2f}$",
+        f"${fan_out['forward'][-1]:.3f}$",
+        f"${fan_in['backward'][0]:.2f}$",
+        f"${fan_out['backward'][0]:.3f}$",
+    )
+
+
+def test_narrow_layers_and_shifted_means(run):
+    r = run("broken_assumptions")
+    narrow = r["narrow"]
+    # He init preserves the mean at every width ...
+    for width in (16, 64):
+        assert 0.8 < narrow[width]["mean"][-1] < 1.25
+    # ... but the typical net loses its signal, the more so the narrower
+    assert narrow[16]["median"][-1] < 0.01 < narrow[64]["median"][-1] < 0.5
+    # a layer is entirely dead with probability 2^-n: 29 chances to die
+    predicted_dead = 1 - (1 - 2**-4) ** 29
+    assert narrow[4]["dead"] == pytest.approx(predicted_dead, abs=0.03)
+    assert narrow[4]["median"][-1] == 0
+    # the log of the signal spreads by about 5 L / n
+    assert narrow[64]["var log"] == pytest.approx(narrow[64]["var log predicted"], rel=0.1)
+    assert narrow[16]["var log"] > narrow[16]["var log predicted"]
+
+    shifted = r["mean shifted"]
+    assert 0.5 < shifted[0][0][-1] < 4
+    assert shifted[0.5][0][-1] > 1e4 and shifted[1][0][-1] > 1e8
+    cosines = [shifted[c][1] for c in (0, 0.25, 0.5, 1)]
+    assert cosines == sorted(cosines) and cosines[-1] > 0.9999
+    ratio = math.sqrt(2 / 64) / (0.5 / 64)  # std over mean, for c = 0.5
+    assert round(ratio) == 23
+    w16, w64 = narrow[16], narrow[64]
+    assert_page_states(
+        PAGE,
+        f"{narrow[4]['dead']:.1%}",
+        f"{predicted_dead:.1%}",
+        f"${w16['median'][-1]:.3g}$",
+        f"${w16['mean'][-1]:.3g}$",
+        f"${w64['median'][-1]:.3g}$",
+        f"${w64['q10'][-1]:.3g}$",
+        f"${w64['q90'][-1]:.3g}$",
+        f"${w64['var log']:.3g}$",
+        f"$5L/n = {w64['var log predicted']:.3g}$",
+        f"${w16['var log']:.3g}$",
+        f"$5L/n = {w16['var log predicted']:.3g}$",
+        f"{round(ratio)} times smaller",
+        latex_sci(shifted[0.5][0][-1]),
+        latex_sci(shifted[1][0][-1]),
+        f"${shifted[0][1]:.3f}$",
+        f"${shifted[0.5][1]:.3f}$",
+    )
+
+
+def test_glorot_bengio_pictures(run):
+    r = run("activation_histograms")
+    small = r["tanh, std 0.01"]
+    # small random weights: activations shrink by 0.01 sqrt(128) per layer
+    factor = (small["activation std"][-1] / small["activation std"][0]) ** (1 / 19)
+    assert factor == pytest.approx(0.01 * math.sqrt(128), rel=0.02)
+    grads = small["gradient rms"]
+    assert all(a < b for a, b in zip(grads, grads[1:]))
+    assert grads[0] / grads[-1] < 1e-15
+    # both fall by 18 orders of magnitude over the 19 layers
+    activations = small["activation std"]
+    assert round(math.log10(activations[0] / activations[-1])) == 18
+    assert round(math.log10(grads[-1] / grads[0])) == 18
+    # every weight gradient is equally negligible
+    w = small["weight gradient norm"]
+    assert max(w) < 1e-18 and max(w) / min(w) < 2
+
+    xavier, default = r["tanh, Xavier"], r["tanh, default"]
+    assert 0.1 < xavier["gradient rms"][0] / xavier["gradient rms"][-1] < 1
+    assert default["gradient rms"][0] / default["gradient rms"][-1] < 1e-4
+    sigmoid = r["sigmoid, Xavier"]
+    assert sigmoid["activation mean"][-1] == pytest.approx(0.5, abs=0.05)
+    assert sigmoid["gradient rms"][0] / sigmoid["gradient rms"][-1] < 1e-10
+    relu_x, relu_he = r["relu, Xavier"], r["relu, He"]
+    per_layer = (relu_x["activation std"][-1] / relu_x["activation std"][0]) ** (1 / 19)
+    assert per_layer == pytest.approx(1 / math.sqrt(2), rel=0.03)
+    assert 0.5 < relu_he["activation std"][-1] / relu_he["activation std"][0] < 2
+    assert 0.5 < relu_he["gradient rms"][0] / relu_he["gradient rms"][-1] < 2
+    assert_page_states(
+        PAGE,
+        f"${small['activation std'][0]:.3f}$",
+        latex_sci(small["activation std"][-1]),
+        f"${factor:.3f}$",
+        latex_sci(grads[-1]),
+        latex_sci(grads[0]),
+        latex_sci(max(w), 2),
+        f"${default['activation std'][0]:.3f}$",
+        f"${default['activation std'][-1]:.3f}$",
+        latex_sci(default["gradient rms"][0] / default["gradient rms"][-1], 2),
+        f"${xavier['gradient rms'][0] / xavier['gradient rms'][-1]:.2f}$",
+        f"${sigmoid['activation mean'][-1]:.2f}$",
+        latex_sci(sigmoid["gradient rms"][0] / sigmoid["gradient rms"][-1], 2),
+        f"${relu_x['activation std'][0]:.3f}$",
+        latex_sci(relu_x["activation std"][-1]),
+        f"${per_layer:.3f}$",
+        f"${relu_he['activation std'][0]:.3f}$",
+        f"${relu_he['activation std'][-1]:.3f}$",
+    )
+
+
+def test_the_width_one_relu_chain(run):
+    r = run("relu_chain_explosion")
+    src = r["N(1.5, 0.1)"]
+    # the hooks record dL/dz_l, the product of the weights above layer l
+    assert src["hooks"] == pytest.approx(src["weight products"], rel=1e-5)
+    assert src["hooks"][-1] == 1.0
+    depth = len(src["hooks"])
+    assert 0.3 * 1.5 ** (depth - 1) < src["hooks"][0] < 3 * 1.5 ** (depth - 1)
+
+    zero_bias, source_fix = r["He, bias 0"], r["He, bias 0.01"]
+    for chains in (zero_bias, source_fix):
+        assert chains["consistent"]  # dL/dz_1 != 0 exactly when all units are on
+        assert chains["zero gradient at layer 1"] > 0.999
+    # zero bias: each unit is on with probability exactly 1/2
+    assert zero_bias["alive"][9] == pytest.approx(2**-10, rel=0.15)
+    assert zero_bias["zero output"] == zero_bias["zero gradient at layer 1"]
+    # bias 0.01: a few more chains survive, and the output is rarely exactly 0
+    assert 2 * 2**-10 < source_fix["alive"][9] < 8 * 2**-10
+    assert source_fix["zero output"] < 0.5
+    s0, s1 = zero_bias["survivors"], source_fix["survivors"]
+    assert s0.median() < 1 < 1.5**9 and s1.median() < s0.median()
+    assert s0.max() > 10 and s0.min() < 1e-5
+    assert all(math.log10(s.max() / s.min()) > 8 for s in (s0, s1))
+    assert_page_states(
+        PAGE,
+        f"${src['hooks'][0]:.0f}$",
+        f"$1.5^{{{depth - 1}}} = {1.5 ** (depth - 1):.0f}$",
+        f"${zero_bias['alive'][9]:.5f}$",
+        f"$2^{{-10}} = {2**-10:.5f}$",
+        f"${zero_bias['zero gradient at layer 1']:.6f}$",
+        f"${source_fix['alive'][9]:.5f}$",
+        f"${source_fix['zero gradient at layer 1']:.6f}$",
+        f"{source_fix['zero output']:.1%}",
+        f"{len(s0)} of",
+        f"{len(s1)} of",
+        f"${s0.median():.3g}$",
+        f"${s1.median():.3g}$",
+        f"${s0.pow(2).mean().sqrt():.3g}$",
+        f"$1.5^9 = {1.5**9:.1f}$",
+    )
+
+
+def test_orthogonal_init(run):
+    r = run("orthogonal_init")
+    assert r["orthogonal_ max |s - gain|"] < 1e-14
+    linear, tanh = r["linear"], r["tanh"]
+    for gain in (1.1, 1.0, 0.5):
+        spectrum = linear[f"orthogonal, gain {gain}"]
+        # every singular value of the product equals gain^L, at every depth
+        for L, (lo, hi) in enumerate(zip(spectrum["min"], spectrum["max"]), 1):
+            assert lo == pytest.approx(gain**L, rel=1e-10)
+            assert hi == pytest.approx(gain**L, rel=1e-10)
+    unequal = linear["orthogonal rows, lengths 0.5 to 2"]
+    spread_unequal = unequal["q90"][-1] / unequal["q10"][-1]
+    assert spread_unequal > 1e6
+    orth, gauss = tanh["orthogonal, gain 1"], tanh["Gaussian, Var(w) = 1/n"]
+    spread_orth = orth["q90"][-1] / orth["q10"][-1]
+    spread_gauss = gauss["q90"][-1] / gauss["q10"][-1]
+    assert spread_orth < 100 and spread_gauss > 1e12
+    assert orth["median"][-1] > 1e8 * gauss["median"][-1]
+    assert_page_states(
+        PAGE,
+        "to within $10^{-14}$",
+        f"$1.1^{{64}} = {1.1**64:.0f}$",
+        latex_sci(0.5**64),
+        latex_sci(unequal["median"][-1]),
+        latex_sci(spread_unequal),
+        f"${spread_orth:.3g}$",
+        latex_sci(spread_gauss),
+        f"${orth['median'][-1]:.3g}$",
+        latex_sci(gauss["median"][-1]),
+    )
+
+
+def test_thirty_layers_xavier_stalls_he_trains(run):
+    r = run("deep_relu_training")
+    xavier, he = r["Xavier"], r["He"]
+    ln2 = math.log(2)
+    for x in xavier:  # stuck near chance for the whole run
+        assert all(abs(loss - ln2) < 0.03 for loss in x["losses"])
+    for h in he:
+        assert h["losses"][-1] < 0.3
+    assert sum(h["losses"][-1] < 0.01 for h in he) >= 2
+    gx = math.prod(x["first layer gradient"][0] for x in xavier) ** (1 / 3)
+    gh = math.prod(h["first layer gradient"][0] for h in he) ** (1 / 3)
+    assert 2**12 < gh / gx < 2**18
+    # Xavier's first-layer gradient never reaches He's: not a start-up effect
+    assert max(max(x["first layer gradient"]) for x in xavier) < 1e-3
+    assert_page_states(
+        PAGE,
+        *(f"${x['losses'][-1]:.3f}$" for x in xavier),
+        *(f"${h['losses'][-1]:.3g}$" for h in he),
+        latex_sci(gh / gx, 2),
+    )
+
+
+def test_lsuv(run):
+    r = run("lsuv")
+    for run_ in r["LSUV"]:  # every layer's output variance within tol = 0.1
+        assert all(abs(row["variance"] - 1) < 0.1 for row in run_["lsuv"])
+        assert run_["losses"][-1] < 0.01
+    report = r["LSUV"][0]["lsuv"]
+    assert all(row["rescales"] == 1 for row in report)  # one rescale sufficed
+    lo = min(row["variance"] for row in report)
+    hi = max(row["variance"] for row in report)
+    default = r["default"][0]["stds"]
+    # default init: a floor set by the biases, std sqrt(2 / (5 n)) ...
+    floor = math.sqrt(2 / (5 * 64))
+    assert default["overall"][29] == pytest.approx(floor, rel=0.1)
+    # ... while the part that depends on the input shrinks by sqrt(1/6) a layer
+    across = default["across inputs"]
+    per_layer = (across[29] / across[0]) ** (1 / 29)
+    assert per_layer == pytest.approx(1 / math.sqrt(6), rel=0.05)
+    for run_ in r["default"]:
+        assert abs(run_["losses"][-1] - math.log(2)) < 0.03
+    assert_page_states(
+        PAGE,
+        f"[{lo:.3f}, {hi:.3f}]",
+        f"${default['overall'][29]:.4f}$",
+        f"$\\sqrt{{2/(5n)}} = {floor:.4f}$",
+        latex_sci(across[29], 2),
+        f"${per_layer:.3f}$",
+        *(f"${run_['losses'][-1]:.3g}$" for run_ in r["LSUV"]),
+    )
