@@ -47,12 +47,15 @@ def test_depth_activation_and_init(run):
     ratio = {(s, a): n[0] / n[-1] for s, by_act in r.items() for a, n in by_act.items()}
     # default init: every activation vanishes by more than five orders of magnitude
     assert all(ratio["pytorch default", a] < 1e-5 for a in ("sigmoid", "tanh", "relu"))
-    # matched init: tanh and ReLU stay within a factor of 5; sigmoid still vanishes
-    assert 0.2 < ratio["matched", "tanh"] < 5 and 0.2 < ratio["matched", "relu"] < 5
+    # recommended init: tanh and ReLU stay within 10x; sigmoid still vanishes
+    assert 0.1 < ratio["matched", "tanh"] < 10 and 0.1 < ratio["matched", "relu"] < 10
     assert ratio["matched", "sigmoid"] < 1e-15
     small = [latex_sci(ratio[k], 2) for k in ratio if ratio[k] < 0.1]
     level = [f"${ratio['matched', a]:.2g}$" for a in ("tanh", "relu")]
     assert_page_states(PAGE, *small, *level)
+    # chapter 2 quotes the ReLU result
+    relu = latex_sci(ratio["pytorch default", "relu"], 2)
+    assert_page_states(page("02-activation-functions-and-saturation"), relu)
 
 
 def test_largest_singular_value_is_not_the_whole_story(run):
@@ -93,6 +96,9 @@ def test_training_symptoms(run):
     frozen = sigmoid["relative_change"].index(next(c for c in sigmoid["relative_change"] if c))
     assert frozen == 11 and not any(sigmoid["relative_change"][:frozen])
     assert 0 < sigmoid["first_gradients"][0] < 1e-15
+    # the forward signal is gone too: layer 10 barely depends on the input
+    spread = sigmoid["input_spread"][9]
+    assert spread < 1e-7 < relu["input_spread"][9]
     assert over["losses"][0] > 100 and math.isnan(over["losses"][-1])
     assert_page_states(
         PAGE,
@@ -101,6 +107,7 @@ def test_training_symptoms(run):
         f"${relu['losses'][0]:.3f}$",
         f"${relu['losses'][-1]:.3f}$",
         latex_sci(sigmoid["first_gradients"][0], 2),
+        latex_sci(spread, 2),
         f"layers 1 to {frozen}",
         f"${over['losses'][0]:.0f}$",
         f"NaN at step {len(over['losses']) - 1}",

@@ -156,8 +156,9 @@ print(
 # %% [markdown]
 # ## Gradients at initialization
 #
-# Before any training, one forward pass records the standard deviation of each hidden
-# layer's activations over the 512 inputs, and one backward pass of the cross-entropy
+# Before any training, one forward pass records how much each hidden layer's
+# activations vary across the 512 inputs (the standard deviation over the inputs,
+# averaged over the units), and one backward pass of the cross-entropy
 # loss records the norm of each layer's weight gradient, ‖∂L/∂W‖. Both are plotted on a
 # log scale against the layer index, layer 1 being next to the input.
 #
@@ -184,7 +185,7 @@ def probe(model, x, y):
         if not isinstance(
             module, nn.Linear
         ):  # after each activation function
-            stds.append(h.std().item())
+            stds.append(h.std(dim=0).mean().item())  # across inputs
     model.zero_grad()
     nn.functional.cross_entropy(h, y).backward()
     linears = [m for m in model if isinstance(m, nn.Linear)]
@@ -448,11 +449,12 @@ plt.show()
 # - **tanh with Xavier** and **ReLU with He**: their gradient ratios are many orders of
 #   magnitude closer to 1 than the sigmoid's, and both losses fall. Matching the init
 #   to the activation is what keeps the per-layer factor near one.
-# - Compare the *std growth* column of those three: the sigmoid's forward pass looks
-#   about as healthy as the others. Its problem is on the way back. Each layer's
-#   backward factor includes the slope of the activation, and the sigmoid's slope is
-#   small everywhere, so its gradient shrinks far faster than its activations do.
-# - **ReLU with gain 1.5**: its activation std grows by about the gain at every layer
+# - Compare the *std growth* column of those three: the sigmoid's spread across inputs
+#   shrinks several-fold at every layer, while the others lose little. The small slope
+#   that shrinks the gradient on the way back also erases the differences between
+#   inputs on the way forward: by the top layers every input looks the same, so even
+#   the layers that get a large gradient have nothing to learn from.
+# - **ReLU with gain 1.5**: its activation spread grows at every layer
 #   (see *std growth*), so the last layer's activations are far larger than the
 #   first's. Its gradients are large at every layer: its line in the left panel sits
 #   far above the others. Its first loss is already huge and the run ends in a cross.

@@ -1,10 +1,11 @@
 """Which activations and inits keep a deep MLP's gradient norms level.
 
-With PyTorch's default nn.Linear init, the weight gradient of the first layer
-is orders of magnitude smaller than that of the last for sigmoid, tanh and ReLU
-alike. With the init matched to the activation (Xavier for tanh, He for ReLU)
-tanh and ReLU stay level; sigmoid still vanishes, because sigma' <= 1/4 costs a
-factor of at least 4 per layer that Xavier does not make up for.
+With PyTorch's default nn.Linear init, the gradient delta_l = dL/dz_l reaching
+the first layer is orders of magnitude smaller than at the last, for sigmoid,
+tanh and ReLU alike. With the init usually recommended for the activation
+(Xavier for tanh, He for ReLU) tanh and ReLU stay within an order of magnitude;
+sigmoid still vanishes: sigma' <= 1/4, and Xavier's weights only preserve the
+size of the gradient on average, so each layer still divides it by about four.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/layer_gradient_norms.py [OUT_DIR]
 """
@@ -41,7 +42,7 @@ def init_(layer, scheme, activation, generator):
 def layer_gradient_norms(
     activation, scheme, depth=30, width=256, batch=256, seed=0
 ):
-    """||dL/dW_l|| of each hidden layer, one backward pass at initialization."""
+    """||delta_l|| = ||dL/dz_l|| of each hidden layer, one backward pass."""
     g = torch.Generator().manual_seed(seed)
     # float64 so that gradients of 1e-25 are measured, not rounded to zero
     hidden = [
@@ -52,11 +53,13 @@ def layer_gradient_norms(
         init_(layer, scheme, activation, g)
     x = torch.randn(batch, width, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (batch,), generator=g)
-    h = x
+    h, zs = x, []
     for layer in hidden:
-        h = ACTIVATIONS[activation](layer(h))
+        zs.append(layer(h))
+        zs[-1].retain_grad()  # keep delta_l = dL/dz_l for inspection
+        h = ACTIVATIONS[activation](zs[-1])
     nn.functional.cross_entropy(head(h), y).backward()
-    return [layer.weight.grad.norm().item() for layer in hidden]
+    return [z.grad.norm().item() for z in zs]
 
 
 def experiment():
@@ -84,7 +87,9 @@ def plot(results):
         ax.set_title(titles[scheme])
         ax.set_xlabel("layer l (1 = next to the input)")
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel(r"$\|\partial L / \partial W^{(l)}\|$")
+    axes[0].set_ylabel(
+        r"$\|\delta^{(l)}\| = \|\partial L / \partial z^{(l)}\|$"
+    )
     axes[1].legend()
     fig.tight_layout()
     return fig
@@ -95,7 +100,7 @@ def main(out_dir: Path) -> dict:
     for scheme, by_act in results.items():
         for act, norms in by_act.items():
             print(
-                f"{scheme:16s} {act:8s} first/last layer gradient norm: "
+                f"{scheme:16s} {act:8s} first/last layer ||delta||: "
                 f"{norms[0] / norms[-1]:.2g}"
             )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")

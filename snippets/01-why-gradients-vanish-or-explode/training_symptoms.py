@@ -43,24 +43,37 @@ def make_mlp(activation, init, g, depth=20, width=64, dim=16):
     return nn.Sequential(*blocks, layers[-1])
 
 
+@torch.no_grad()
+def input_spread(model, x):
+    """How much each hidden layer's activations differ across the inputs."""
+    spreads, h = [], x
+    for module in model:
+        h = module(h)
+        if not isinstance(module, nn.Linear):  # after each activation
+            spreads.append(h.std(dim=0).mean().item())  # std over inputs
+    return spreads
+
+
 def train(activation, init, steps=150, lr=0.1, seed=0):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     model = make_mlp(activation, init, g)
     linears = [m for m in model if isinstance(m, nn.Linear)]
     start = [m.weight.detach().clone() for m in linears]
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    spread = input_spread(model, x)
     losses, first_gradients = [], None
     for _ in range(steps):
         loss = nn.functional.cross_entropy(model(x), y)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
             break  # NaN or inf: the run is over
-        opt.zero_grad()
+        model.zero_grad()
         loss.backward()
         if first_gradients is None:
             first_gradients = [m.weight.grad.norm().item() for m in linears]
-        opt.step()
+        with torch.no_grad():  # plain SGD: w <- w - lr * dL/dw
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-lr)
     # how far each layer's weights moved, relative to where they started
     moved = [
         ((m.weight.detach() - w0).norm() / w0.norm()).item()
@@ -70,6 +83,7 @@ def train(activation, init, steps=150, lr=0.1, seed=0):
         "losses": losses,
         "relative_change": moved,
         "first_gradients": first_gradients,
+        "input_spread": spread,
     }
 
 
