@@ -192,6 +192,7 @@ def test_the_width_one_relu_chain(run):
         f"${s0.median():.3g}$",
         f"${s1.median():.3g}$",
         f"${s0.pow(2).mean().sqrt():.3g}$",
+        f"${s1.pow(2).mean().sqrt():.3g}$",
         f"$1.5^9 = {1.5**9:.1f}$",
     )
 

@@ -27,8 +27,8 @@
 # - to read per-layer activation histograms: collapsing to zero, saturating, or
 #   keeping their shape;
 # - how the initialization sets the gradient of every layer before the first step;
-# - that a bad initialization is not forgotten after a few steps: it decides whether
-#   the network trains at all.
+# - that a bad initialization is not forgotten after a few steps: with plain SGD and a
+#   fixed budget, it decides whether the network trains at all.
 
 # %% [markdown]
 # ## Your settings
@@ -285,8 +285,8 @@ plt.show()
 #
 # - the schemes whose activations collapse or saturate in the first table are the
 #   ones whose early-layer gradients are tiny in the second, and whose loss sits near
-#   $\ln 2$ in the third: the initialization decided the outcome before training
-#   began;
+#   $\ln 2$ in the third: with this optimizer and budget, the initialization decided
+#   the outcome before training began;
 # - a scheme that keeps the activation spread level (matched to the activation, or
 #   rescaled on data by LSUV) keeps the gradients level, and trains.
 #

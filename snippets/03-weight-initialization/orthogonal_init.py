@@ -5,9 +5,9 @@ the gain. In a linear network a product of such matrices has every singular
 value equal to gain^L: no direction is favoured, and a gain of 1.1 grows
 every direction by 1.1^L. Rows that are orthogonal but of unequal lengths
 are not enough: the singular values are the row lengths, and the product
-spreads them out. In a tanh network the input-output Jacobian stays close to
-an isometry with orthogonal weights, and spreads over orders of magnitude
-with Gaussian weights of the same variance.
+spreads them out. In a tanh network with orthogonal weights the Jacobian's
+singular values shrink but stay within a small factor of each other; with
+Gaussian weights of the same variance they spread over orders of magnitude.
 
 Run: python snippets/03-weight-initialization/orthogonal_init.py [OUT_DIR]
 """
