@@ -85,6 +85,13 @@ def run_snippet_once(once):
     return run
 
 
+@pytest.fixture(scope="module")
+def run(request, run_snippet_once):
+    """``run(name)``: the numbers of snippets/<CHAPTER>/<name>.py (CHAPTER: the test module's)."""
+    chapter = request.module.CHAPTER
+    return lambda name: run_snippet_once(f"snippets/{chapter}/{name}.py").results
+
+
 def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     env.pop("FIGURES", None)

@@ -9,11 +9,6 @@ CHAPTER = "01-why-gradients-vanish-or-explode"
 PAGE = page(CHAPTER)
 
 
-@pytest.fixture(scope="module")
-def run(run_snippet_once):
-    return lambda name: run_snippet_once(f"snippets/{CHAPTER}/{name}.py").results
-
-
 def test_hand_written_backprop_matches_autograd(run):
     r = run("backward_recursion")
     assert r["max_abs_difference"] < 1e-15

@@ -16,11 +16,6 @@ SLOPE_AT_MINUS_3, MAX_SLOPE = "f'(-3)", "max f'"
 SELU_GAIN = "calculate_gain('selu') = 3/4"
 
 
-@pytest.fixture(scope="module")
-def run(run_snippet_once):
-    return lambda name: run_snippet_once(f"snippets/{CHAPTER}/{name}.py").results
-
-
 def snippet(name):
     return load_snippet(ROOT / "snippets" / CHAPTER / f"{name}.py")
 

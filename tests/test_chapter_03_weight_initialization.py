@@ -9,11 +9,6 @@ CHAPTER = "03-weight-initialization"
 PAGE = page(CHAPTER)
 
 
-@pytest.fixture(scope="module")
-def run(run_snippet_once):
-    return lambda name: run_snippet_once(f"snippets/{CHAPTER}/{name}.py").results
-
-
 def test_constants_of_the_derivation(run):
     c = run("variance_propagation")["constants"]
     # U(-a, a) has variance a^2 / 3; half of a symmetric z survives a ReLU

@@ -7,6 +7,9 @@ from conftest import ROOT, SNIPPET_IDS, SNIPPETS, load_snippet
 
 from hooks.figures import run_snippet
 
+ALLOWED_IMPORTS = {"math", "sys", "pathlib", "torch", "numpy", "matplotlib"}
+REFERENCE_SAVE = inspect.getsource(load_snippet(SNIPPETS[0]).save)
+
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=SNIPPET_IDS)
 def test_snippet_has_the_standard_anatomy(snippet):
@@ -19,17 +22,9 @@ def test_snippet_has_the_standard_anatomy(snippet):
         for line in source.splitlines()
         if line.startswith(("import ", "from "))
     }
-    assert imports <= {
-        "math",
-        "sys",
-        "pathlib",
-        "torch",
-        "numpy",
-        "matplotlib",
-    }, imports
+    assert imports <= ALLOWED_IMPORTS, imports
     # one save() for all: a copied snippet stays self-contained, and all behave the same
-    reference = inspect.getsource(load_snippet(SNIPPETS[0]).save)
-    assert inspect.getsource(module.save) == reference
+    assert inspect.getsource(module.save) == REFERENCE_SAVE
 
 
 def test_unwritable_output_folder_is_a_one_line_error(tmp_path):
