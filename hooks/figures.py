@@ -1,10 +1,11 @@
 """Draw every figure at build time from the snippet shown beside it.
 
-Each snippet ``snippets/<chapter>/<name>.py`` is run as ``python <snippet> <out_dir>``, in its
-own process, and must write ``<out_dir>/<name>.svg``. The SVG is cached under ``.cache/figures``
-by a hash of the snippet and the pinned requirements, so an unchanged snippet is not run again
-and ``mkdocs serve`` re-runs only the snippet you edited. Figure and snippet are published
-beside the chapter page ``docs/<chapter>/index.md``: the page links ``<name>.svg`` and
+Each snippet ``snippets/<chapter>/<name>.py`` is run as ``python <snippet> <out_dir>`` would run
+it, in its own process (a fork of one that has imported torch and matplotlib already: see
+``snippet_runner.py``), and must write ``<out_dir>/<name>.svg``. The SVG is cached under
+``.cache/figures`` by a hash of the snippet and the pinned requirements, so an unchanged snippet
+is not run again and ``mkdocs serve`` re-runs only the snippet you edited. Figure and snippet are
+published beside the chapter page ``docs/<chapter>/index.md``: the page links ``<name>.svg`` and
 ``<name>.py`` relatively. ``FIGURES=off`` publishes placeholders instead (for the benchmark).
 """
 
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import snippet_runner  # beside this file: mkdocs puts a hook's folder on sys.path to load it
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
@@ -26,10 +30,8 @@ PLACEHOLDER = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
 
 
 def run_snippet(snippet: Path, out_dir: Path) -> subprocess.CompletedProcess:
-    """Run one snippet exactly as the build does: a fresh interpreter, one thread."""
-    # One thread per process: the build runs one snippet per core, and a fixed thread count
-    # keeps float reductions, hence the figures, identical from run to run.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    """Run one snippet as a reader does: a fresh interpreter, one thread (as the build)."""
+    env = {**os.environ, **snippet_runner.SINGLE_THREAD}
     return subprocess.run(
         [sys.executable, str(snippet), str(out_dir)],
         capture_output=True,
@@ -49,20 +51,37 @@ def cached_figure(root: Path, snippet: Path) -> Path:
     return root / CACHE_DIR / chapter / f"{snippet.stem}-{digest.hexdigest()[:16]}.svg"
 
 
-def draw(root: Path, snippet: Path, figure: Path) -> str | None:
-    """Run ``snippet`` and move its SVG to ``figure``; return an error message on failure."""
-    figure.parent.mkdir(parents=True, exist_ok=True)
+def draw(root: Path, snippets: dict[Path, Path]) -> list[str]:
+    """Run each snippet and move its SVG to its figure path; return the error messages."""
+    with snippet_runner.pool(os.cpu_count()) as pool, tempfile.TemporaryDirectory() as tmp:
+        runs: dict[Path, tuple[Path, Future]] = {}
+        for i, snippet in enumerate(snippets):
+            out_dir = Path(tmp) / str(i)
+            out_dir.mkdir()
+            runs[snippet] = out_dir, pool.submit(snippet_runner.run, str(snippet), str(out_dir))
+        return [
+            error
+            for snippet, (out_dir, run) in runs.items()
+            if (error := publish(root, snippet, out_dir, run, snippets[snippet]))
+        ]
+
+
+def publish(root: Path, snippet: Path, out_dir: Path, run: Future, figure: Path) -> str | None:
     name = snippet.relative_to(root)
-    with tempfile.TemporaryDirectory(dir=figure.parent) as tmp:
-        proc = run_snippet(snippet, Path(tmp))
-        if proc.returncode != 0:
-            return f"{name} failed (exit {proc.returncode}):\n{proc.stderr.strip()}"
-        svg = Path(tmp) / f"{snippet.stem}.svg"
-        if not svg.exists():
-            return f"{name} exited 0 but wrote no {svg.name}"
-        for stale in figure.parent.glob(f"{snippet.stem}-*.svg"):
-            stale.unlink()
-        os.replace(svg, figure)
+    try:
+        error = run.result()
+    except BrokenProcessPool:  # a process died and took the pool down: rerun alone to see whose
+        proc = run_snippet(snippet, out_dir)
+        error = proc.returncode and (proc.stderr or f"died with exit status {proc.returncode}")
+    if error:
+        return f"{name} failed:\n{error.strip()}"
+    svg = out_dir / f"{snippet.stem}.svg"
+    if not svg.exists():
+        return f"{name} exited 0 but wrote no {svg.name}"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    for stale in figure.parent.glob(f"{snippet.stem}-*.svg"):
+        stale.unlink()
+    shutil.move(svg, figure)
     return None
 
 
@@ -72,10 +91,8 @@ def on_files(files: Files, config) -> Files:
     figures = {snippet: cached_figure(root, snippet) for snippet in snippets}
     skip = os.environ.get("FIGURES") == "off"
 
-    todo = [s for s, fig in figures.items() if not fig.exists()] if not skip else []
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        errors = [e for e in pool.map(lambda s: draw(root, s, figures[s]), todo) if e]
-    if errors:
+    todo = {s: fig for s, fig in figures.items() if not fig.exists()} if not skip else {}
+    if todo and (errors := draw(root, todo)):
         raise PluginError("\n\n".join(errors))
 
     for snippet, figure in figures.items():

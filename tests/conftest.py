@@ -20,9 +20,9 @@ import pytest  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for hooks.figures, the code the build runs snippets with
+sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkdocs imports it
 
-from hooks.figures import find_snippets  # noqa: E402
+from figures import find_snippets  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
 SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]

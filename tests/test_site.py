@@ -97,6 +97,17 @@ FAULTS = {
             "ZeroDivisionError",
         ],
     ),
+    "snippet kills its process": (
+        "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
+        lambda s: s.replace(
+            "def examples(depth=10):\n",
+            "def examples(depth=10):\n    __import__('os')._exit(3)\n",
+        ),
+        [
+            "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
+            "exit status 3",
+        ],
+    ),
     "missing include": (
         CHAPTER,
         lambda s: s + '\n```python\n--8<-- "snippets/no-such-snippet.py"\n```\n',

@@ -4,8 +4,7 @@ import inspect
 
 import pytest
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, load_snippet
-
-from hooks.figures import run_snippet
+from figures import run_snippet
 
 ALLOWED_IMPORTS = {"math", "sys", "pathlib", "torch", "numpy", "matplotlib"}
 REFERENCE_SAVE = inspect.getsource(load_snippet(SNIPPETS[0]).save)

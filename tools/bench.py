@@ -46,8 +46,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from hooks.figures import find_snippets, run_snippet  # noqa: E402  (the build's own code)
+sys.path.insert(0, str(ROOT / "hooks"))
+from figures import find_snippets, run_snippet  # noqa: E402  (the build's own code)
 
 TEST_BUDGET_S = 120.0
 EDIT_LINE = b"# bench.py: a harmless edit to time a one-snippet rebuild\n"
