@@ -6,7 +6,9 @@ project with its caches, so only the file they break runs again.
 
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, mkdocs_build
@@ -64,6 +66,34 @@ def test_pages_load_nothing_from_another_host(site):
             for m in CSS_OFF_SITE.finditer(css.read_text(encoding="utf-8"))
         ]
     assert not offenders, "\n".join(offenders)
+
+
+class LinkCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [value for name, value in attrs if name in ("href", "src") and value]
+
+
+def test_every_link_within_the_site_resolves(site):
+    """Also the links in labs, which the strict build does not check (mkdocs-jupyter)."""
+    broken = []
+    for page in site.rglob("*.html"):
+        collector = LinkCollector()
+        collector.feed(page.read_text(encoding="utf-8"))
+        for url in collector.urls:
+            parts = urlsplit(url)
+            if parts.scheme or parts.netloc or not parts.path:  # another host, or #anchor
+                continue
+            base = site if url.startswith("/") else page.parent  # /x: from the site's root
+            path = base / unquote(parts.path).lstrip("/")
+            if url.endswith("/") or path.is_dir():
+                path = path / "index.html"
+            if not path.resolve().is_file():
+                broken.append(f"{page.relative_to(site)}: {url}")
+    assert not broken, "\n".join(broken)
 
 
 def test_math_is_typeset_by_the_local_katex(site):

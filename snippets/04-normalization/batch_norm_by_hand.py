@@ -1,0 +1,200 @@
+"""Batch norm by hand matches nn.BatchNorm1d, running statistics included.
+
+The training-time formula (Ioffe & Szegedy 2015, Algorithm 1) divides by
+sqrt(var + eps), with var the biased batch variance (divide by n) and eps
+inside the square root; the running variance that eval mode uses is updated
+with the unbiased batch variance (divide by n - 1), as PyTorch documents.
+The hand-written version matches nn.BatchNorm1d in train mode, in its running
+statistics after several steps and in eval mode, to float64 rounding.
+Putting the standard deviation under the root instead of the variance leaves
+outputs whose std is sqrt(sigma), not 1. The right panel shows what PyTorch's
+momentum means: running = (1 - momentum) * running + momentum * batch.
+
+Run: python snippets/04-normalization/batch_norm_by_hand.py [OUT_DIR]
+"""
+
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+F64 = torch.float64
+
+
+# --8<-- [start:core]
+def batch_norm_train(x, gamma, beta, running_mean, running_var, momentum, eps):
+    """Training mode: normalize with the batch's own statistics."""
+    n = x.shape[0]
+    mean = x.mean(dim=0)
+    var = x.var(dim=0, correction=0)  # biased: divides by n
+    x_hat = (x - mean) / torch.sqrt(var + eps)  # eps inside the root
+    with torch.no_grad():  # the running variance is the unbiased one
+        running_mean.mul_(1 - momentum).add_(momentum * mean)
+        running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
+    return gamma * x_hat + beta
+
+
+def batch_norm_eval(x, gamma, beta, running_mean, running_var, eps):
+    """Eval mode: the stored running statistics, nothing from the batch."""
+    return gamma * (x - running_mean) / torch.sqrt(running_var + eps) + beta
+
+
+def compare_with_pytorch(steps=5, batch=16, features=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    bn = nn.BatchNorm1d(features, dtype=F64)  # eps=1e-5, momentum=0.1
+    with torch.no_grad():  # a gamma and beta other than 1 and 0
+        bn.weight.normal_(1, 0.5, generator=g)
+        bn.bias.normal_(0, 0.5, generator=g)
+    gamma, beta = bn.weight.detach(), bn.bias.detach()
+    mean, var = (
+        torch.zeros(features, dtype=F64),
+        torch.ones(features, dtype=F64),
+    )
+    worst = {"train output": 0.0}
+    for _ in range(steps):  # features with means 3 and spreads 2
+        x = 3 + 2 * torch.randn(batch, features, generator=g, dtype=F64)
+        ours = batch_norm_train(x, gamma, beta, mean, var, 0.1, 1e-5)
+        diff = (ours - bn(x)).abs().max().item()
+        worst["train output"] = max(worst["train output"], diff)
+    worst["running_mean"] = (mean - bn.running_mean).abs().max().item()
+    worst["running_var"] = (var - bn.running_var).abs().max().item()
+    bn.eval()
+    x = 3 + 2 * torch.randn(batch, features, generator=g, dtype=F64)
+    ours = batch_norm_eval(x, gamma, beta, mean, var, 1e-5)
+    worst["eval output"] = (ours - bn(x)).abs().max().item()
+    return worst
+
+
+def output_std(input_std, eps=1e-5, seed=1):
+    """Std of the normalized output: correct formula vs sigma under the root."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(4096, generator=g, dtype=F64)
+    z = (z - z.mean()) / z.std(correction=0)  # exactly mean 0, std 1
+    correct, std_under_root = [], []
+    for s in input_std:
+        x = s * z
+        mu, var = x.mean(), x.var(correction=0)
+        y = (x - mu) / torch.sqrt(var + eps)
+        correct.append(y.std(correction=0).item())
+        sigma = var.sqrt()  # the standard deviation under the root
+        y = (x - mu) / torch.sqrt(sigma + eps)
+        std_under_root.append(y.std(correction=0).item())
+    return correct, std_under_root
+
+
+def running_var_paths(momenta, steps=300, batch=8, var=4.0, seed=2):
+    """Running variance of one feature, batches from N(3, var)."""
+    g = torch.Generator().manual_seed(seed)
+    batches = [
+        3 + var**0.5 * torch.randn(batch, 1, generator=g, dtype=F64)
+        for _ in range(steps)
+    ]
+    paths = {}
+    for m in momenta:
+        bn = nn.BatchNorm1d(1, momentum=m, dtype=F64)
+        paths[m] = []
+        for x in batches:
+            bn(x)
+            paths[m].append(bn.running_var.item())
+    unbiased = torch.stack([x.var(correction=1) for x in batches])
+    return paths, unbiased
+
+
+# --8<-- [end:core]
+
+
+def experiment():
+    stds = torch.logspace(-4, 2, 49, dtype=F64).tolist()
+    correct, std_under_root = output_std(stds)
+    paths, unbiased = running_var_paths([0.1, 0.9, None])
+    # spread of running_var once the start has been forgotten (last 200)
+    spread = {m: torch.tensor(p[100:]).std().item() for m, p in paths.items()}
+    c, w = output_std([10.0, 0.1])
+    return {
+        "max abs difference": compare_with_pytorch(),
+        "input std": stds,
+        "output std, correct": correct,
+        "output std, std under root": std_under_root,
+        "examples": {"std 10": (c[0], w[0]), "std 0.1": (c[1], w[1])},
+        "running_var": paths,
+        "mean of unbiased batch variances": unbiased.mean().item(),
+        "std of unbiased batch variances": unbiased.std().item(),
+        "running_var spread (last 200)": spread,
+    }
+
+
+def plot(r):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    s = r["input std"]
+    left.plot(s, r["output std, correct"], label=r"$\sqrt{\sigma^2+\epsilon}$")
+    left.plot(
+        s,
+        r["output std, std under root"],
+        "--",
+        label=r"$\sqrt{\sigma+\epsilon}$",
+    )
+    left.axvline(1e-5**0.5, color="gray", lw=0.8, ls=":")
+    left.text(1.3e-2, 0.3, r"$\sigma^2 = \epsilon$", color="gray", fontsize=9)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel(r"input std $\sigma$ of a feature")
+    left.set_ylabel("std of the normalized output")
+    left.set_title("Denominator of the normalization")
+    left.legend(loc="upper left")
+    styles = {0.9: ("C1", 0.8, 0.6), 0.1: ("C0", 1.2, 1), None: ("C2", 1.6, 1)}
+    for m, path in r["running_var"].items():
+        color, lw, alpha = styles[m]
+        name = "None (cumulative)" if m is None else m
+        steps = range(1, len(path) + 1)
+        right.plot(
+            steps,
+            path,
+            color=color,
+            lw=lw,
+            alpha=alpha,
+            label=f"momentum={name}",
+        )
+    right.axhline(4.0, color="black", lw=1, ls="--", label="true variance 4")
+    right.axhline(3.5, color="gray", lw=1, ls=":", label="4(n-1)/n = 3.5")
+    right.set_ylim(0, 15)
+    right.set_xlabel("training-mode forward passes (batch n = 8)")
+    right.set_ylabel("running_var")
+    right.set_title("nn.BatchNorm1d running variance, by momentum")
+    right.legend(loc="upper center", ncol=2, fontsize=7.5)
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    r = experiment()
+    for what, diff in r["max abs difference"].items():
+        print(f"hand-written vs nn.BatchNorm1d, {what}: {diff:.1e}")
+    for what, (correct, wrong) in r["examples"].items():
+        print(f"input {what}: output std {correct:.4f} (correct), {wrong:.4f}")
+    print(
+        f"mean unbiased batch variance {r['mean of unbiased batch variances']:.3f}"
+    )
+    save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
+    return r
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

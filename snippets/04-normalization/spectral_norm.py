@@ -1,0 +1,168 @@
+"""Spectral normalization caps each layer's gain at about 1, so gradients vanish.
+
+torch.nn.utils.parametrizations.spectral_norm divides a weight by an estimate
+of its largest singular value, refined by one power iteration per
+training-mode forward pass (after 16 at registration). The estimate u^T W v
+can only fall short of the true sigma_max, and for a square random matrix,
+whose top two singular values are close, it converges slowly: the normalized
+weight's true sigma_max is then slightly above 1. In a deep stack of such
+layers no layer can amplify, and a random matrix divided by its sigma_max has
+most singular values well below 1: the gradient shrinks geometrically towards
+the input, unless every singular value equals the largest (orthogonal
+weights).
+
+Run: python snippets/04-normalization/spectral_norm.py [OUT_DIR]
+"""
+
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+F64 = torch.float64
+SHAPES = [(128, 128), (64, 256), (256, 64)]  # (out, in)
+STACKS = {  # name: (weight init, activation, spectral norm?)
+    "He init, ReLU": ("he", torch.relu, False),
+    "SN, ReLU": ("he", torch.relu, True),
+    "SN, linear": ("he", lambda z: z, True),
+    "SN, orthogonal, linear": ("orthogonal", lambda z: z, True),
+}
+
+
+def make_layer(n_in, n_out, init, seed, sn=True):
+    g = torch.Generator().manual_seed(seed)
+    # nn.Linear's own init and spectral_norm's starting u, v use the global
+    # generator: seed it here, and leave it as it was afterwards
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layer = nn.Linear(n_in, n_out, bias=False, dtype=F64)
+        if init == "orthogonal":
+            nn.init.orthogonal_(layer.weight, generator=g)
+        else:
+            nn.init.kaiming_normal_(
+                layer.weight, nonlinearity="relu", generator=g
+            )
+        if sn:
+            nn.utils.parametrizations.spectral_norm(layer)
+    return layer, g
+
+
+# --8<-- [start:core]
+def sigma_estimates(layer, x, passes):
+    """Relative error of the sigma used by the layer after k forward passes."""
+    sn = layer.parametrizations.weight[0]  # the _SpectralNorm module
+    w = layer.parametrizations.weight.original.detach()  # unnormalized W
+    true = torch.linalg.matrix_norm(w, 2)  # largest singular value
+    errors = []
+    for _ in range(passes + 1):
+        estimate = sn._u @ w @ sn._v  # what forward divides by
+        errors.append((1 - estimate / true).item())
+        layer(x)  # training mode: one more power iteration
+    return errors
+
+
+def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
+    """||dL/dz_l|| per layer, and the largest sigma_max of the weights used."""
+    layers = []
+    for l in range(depth):
+        layer, g = make_layer(width, width, init, seed + l, sn)
+        layers.append(layer)
+    x = torch.randn(64, width, generator=g, dtype=F64)
+    target = torch.randn(64, width, generator=g, dtype=F64)
+    h, zs = x, []
+    for layer in layers:
+        zs.append(layer(h))
+        zs[-1].retain_grad()
+        h = activation(zs[-1])
+    (h * target).sum().backward()  # a random linear loss
+    with torch.no_grad():  # eval mode: read the weight without an iteration
+        sigmas = [torch.linalg.matrix_norm(m.eval().weight, 2) for m in layers]
+    return [z.grad.norm().item() for z in zs], max(sigmas).item()
+
+
+# --8<-- [end:core]
+
+
+def experiment(passes=40):
+    errors = {}
+    for out, n_in in SHAPES:
+        layer, g = make_layer(n_in, out, "he", seed=out + n_in)
+        w = layer.parametrizations.weight.original.detach()
+        s = torch.linalg.svdvals(w)
+        x = torch.randn(8, n_in, generator=g, dtype=F64)
+        errors[(out, n_in)] = {
+            "s2/s1": (s[1] / s[0]).item(),
+            "error": sigma_estimates(layer, x, passes),
+        }
+    stacks = {}
+    for name, (init, activation, sn) in STACKS.items():
+        deltas, top = gradient_through_stack(init, activation, sn)
+        stacks[name] = {
+            "delta": deltas,
+            "max sigma_max": top,
+            "per layer": (deltas[0] / deltas[-1]) ** (1 / (len(deltas) - 1)),
+        }
+    return {"sigma error": errors, "stacks": stacks}
+
+
+def plot(r):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for (out, n_in), e in r["sigma error"].items():
+        label = rf"{out}$\times${n_in}, $s_2/s_1$ = {e['s2/s1']:.3f}"
+        left.plot(range(len(e["error"])), e["error"], label=label)
+    left.set_yscale("log")
+    left.set_xlabel("training-mode forward passes after registration")
+    left.set_ylabel(r"$1 - \hat\sigma / \sigma_{\max}$")
+    left.set_title("Power-iteration estimate of $\\sigma_{\\max}$")
+    left.legend(fontsize=8, loc="lower left")
+    for name, s in r["stacks"].items():
+        d = s["delta"]
+        right.plot(range(1, len(d) + 1), [v / d[-1] for v in d], label=name)
+    right.set_yscale("log")
+    right.set_xlabel("layer l (1 = next to the input)")
+    right.set_ylabel(r"$\|\delta^{(l)}\| \,/\, \|\delta^{(L)}\|$")
+    right.set_title("Gradient through 30 layers")
+    right.legend(fontsize=8, loc="lower right")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    r = experiment()
+    for shape, e in r["sigma error"].items():
+        err = e["error"]
+        print(
+            f"{shape}: s2/s1 {e['s2/s1']:.3f}; relative error of sigma after "
+            f"0 / 1 / {len(err) - 1} passes: {err[0]:.2g} / {err[1]:.2g} / "
+            f"{err[-1]:.2g}"
+        )
+    for name, s in r["stacks"].items():
+        d = s["delta"]
+        print(
+            f"{name:24s} ||delta_1||/||delta_L|| {d[0] / d[-1]:9.3g}  per layer "
+            f"{s['per layer']:.3f}  max sigma_max {s['max sigma_max']:.4f}"
+        )
+    save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
+    return r
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,232 @@
+"""The numbers that chapter 4 states, recomputed by its snippets."""
+
+import math
+
+import pytest
+import torch
+from conftest import assert_page_states, latex_sci, page
+from torch import nn
+
+CHAPTER = "04-normalization"
+PAGE = page(CHAPTER)
+
+
+def test_batch_norm_by_hand_is_nn_batchnorm1d(run):
+    r = run("batch_norm_by_hand")
+    # train output, running_mean, running_var, eval output: float64 rounding
+    assert set(r["max abs difference"]) == {
+        "train output",
+        "running_mean",
+        "running_var",
+        "eval output",
+    }
+    assert max(r["max abs difference"].values()) < 1e-14
+    assert_page_states(PAGE, "to within $10^{-14}$")
+
+
+def test_the_running_variance_is_unbiased_without_the_correction_it_fails():
+    # the hand-written update with var instead of var * n/(n-1) does not match
+    g = torch.Generator().manual_seed(0)
+    bn = nn.BatchNorm1d(3, dtype=torch.float64)
+    x = torch.randn(16, 3, generator=g, dtype=torch.float64)
+    bn(x)
+    unbiased = 0.9 + 0.1 * x.var(dim=0, correction=1)
+    biased = 0.9 + 0.1 * x.var(dim=0, correction=0)
+    assert torch.allclose(bn.running_var, unbiased, rtol=0, atol=1e-15)
+    assert not torch.allclose(bn.running_var, biased, rtol=1e-3)
+
+
+def test_std_under_the_root(run):
+    r = run("batch_norm_by_hand")
+    correct, wrong = r["output std, correct"], r["output std, std under root"]
+    eps = 1e-5
+    for s, c, w in zip(r["input std"], correct, wrong):
+        assert c == pytest.approx(s / math.sqrt(s**2 + eps), rel=1e-9)
+        assert w == pytest.approx(s / math.sqrt(s + eps), rel=1e-9)
+    # correct: 1 wherever the variance is well above eps
+    assert all(abs(c - 1) < 1e-3 for s, c in zip(r["input std"], correct) if s >= 0.1)
+    (c10, w10), (c01, w01) = r["examples"]["std 10"], r["examples"]["std 0.1"]
+    assert w10 == pytest.approx(math.sqrt(10), rel=1e-5)
+    assert w01 == pytest.approx(math.sqrt(0.1), rel=1e-3)
+    assert_page_states(
+        PAGE,
+        f"${c10:.3f}$ and ${c01:.4f}$",
+        f"${w10:.3f}$ and ${w01:.3f}$",
+        f"${w10:.3f}$ for a feature with",
+        f"${w01:.3f}$ for one with",
+    )
+
+
+def test_momentum_sets_the_noise_of_the_running_variance(run):
+    r = run("batch_norm_by_hand")
+    spread = r["running_var spread (last 200)"]
+    single = r["std of unbiased batch variances"]
+    ema = {m: math.sqrt(m / (2 - m)) for m in (0.1, 0.9)}
+    assert spread[0.9] / single == pytest.approx(ema[0.9], rel=0.15)
+    assert spread[0.1] / single == pytest.approx(ema[0.1], rel=0.25)
+    assert spread[None] < spread[0.1] < spread[0.9] < single
+    # momentum=None: the plain average of the unbiased batch variances
+    cumulative = r["running_var"][None][-1]
+    assert cumulative == pytest.approx(r["mean of unbiased batch variances"], abs=1e-12)
+    biased = cumulative * 7 / 8  # batches of n = 8: (n - 1) / n
+    assert_page_states(
+        PAGE,
+        f"${single:.3g}$",
+        f"${spread[0.9]:.3g}$",
+        f"${spread[0.1]:.3g}$",
+        f"${ema[0.9]:.3f}$ and ${ema[0.1]:.3f}$",
+        f"`running_var` is ${cumulative:.3f}$",
+        f"average ${biased:.3f}$",
+    )
+
+
+def test_train_and_eval_mode(run):
+    r = run("train_eval_mode")
+    ev = r["outputs"]["eval"]
+    assert len(set(ev)) == 1  # eval mode: the same output every time, bit for bit
+    assert len(set(r["outputs"]["train"])) == len(r["outputs"]["train"])
+    gap = r["gap"]
+    sizes = [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert all(a > b for a, b in zip(gap, gap[1:]))
+    # 1/sqrt(n) for large n: four times the batch, half the gap
+    assert gap[sizes.index(256)] / gap[sizes.index(1024)] == pytest.approx(2, rel=0.2)
+    assert r["LayerNorm train == eval"] is True
+    change = r["change after train-mode evaluation"]
+    assert change[0] == 0 and change[1] > 0.01 and change[-1] > 0.5
+    assert r["num_batches_tracked"] == 120  # 100 collecting + 20 "evaluations"
+    assert_page_states(
+        PAGE,
+        f"${r['relative spread']:.2f}$ times the spread",
+        f"${gap[0]:.2g}$ at $n = 2$",
+        f"${gap[sizes.index(16)]:.2g}$ at $16$",
+        f"${gap[sizes.index(256)]:.2g}$ at $256$",
+        f"${gap[-1]:.2g}$ at $1024$",
+        f"${change[1]:.2g}$ of their",
+        f"twenty batches by ${change[-1]:.2g}$",
+        f"(${r['num_batches_tracked']}$ after",
+    )
+
+
+def test_deep_plain_networks_with_batch_norm_explode(run):
+    r = run("deep_bn_gradients")
+    ratio = {k: v["delta"][0] / v["delta"][-1] for k, v in r.items()}
+    weights = {k: v["weight gradient"][0] / v["weight gradient"][-1] for k, v in r.items()}
+    growth = {k: v["growth per layer"] for k, v in r.items()}
+    # batch norm: forward statistics flat to a few percent, gradients explode
+    for name in ("ReLU, He, BN", "tanh, Xavier, BN", "linear, BN"):
+        stds = r[name]["activation std"]
+        assert max(stds) / min(stds) < 1.1
+    assert ratio["ReLU, He, BN"] > 1e3 and ratio["tanh, Xavier, BN"] > 10
+    assert growth["ReLU, He, BN"] > growth["tanh, Xavier, BN"] > growth["linear, BN"] > 1
+    assert weights["ReLU, He, BN"] > 1e3 and weights["tanh, Xavier, BN"] > 10
+    # the same weights without batch norm: no explosion
+    assert ratio["ReLU, He"] < 1 and ratio["tanh, Xavier"] < 1
+    assert ratio["linear, BN"] < 2
+    assert_page_states(
+        PAGE,
+        latex_sci(ratio["ReLU, He, BN"]),
+        f"${ratio['tanh, Xavier, BN']:.3g}$ for tanh",
+        f"${growth['ReLU, He, BN']:.3f}$ (ReLU) and ${growth['tanh, Xavier, BN']:.3f}$ (tanh)",
+        latex_sci(weights["ReLU, He, BN"]),
+        f"${weights['tanh, Xavier, BN']:.3g}$ times with tanh",
+        f"${growth['ReLU, He']:.3f}$ (ReLU, He) and ${growth['tanh, Xavier']:.3f}$",
+        f"${ratio['ReLU, He']:.3g}$ and ${ratio['tanh, Xavier']:.3g}$",
+        f"${growth['linear, BN']:.3f}$ per layer, ${ratio['linear, BN']:.3g}$ in all",
+        f"measured, ${growth['ReLU, He, BN']:.3f}$ per layer",
+        f"${growth['tanh, Xavier, BN']:.3f}$ with tanh",
+        f"${ratio['tanh, Xavier, BN']:.3g}$ with tanh",
+    )
+
+
+def test_noisy_batch_norm_trains_and_the_landscape_is_smoother(run):
+    r = run("why_bn_helps")
+    losses, move = r["losses"], r["median move"]
+    plain = losses["plain"]
+    assert not math.isfinite(plain[-1]) and all(math.isfinite(v) for v in plain[:-1])
+    assert losses["BN"][-1] < 0.01 and losses["noisy BN"][-1] < 0.01
+    assert losses["noisy BN"][-1] < 3 * losses["BN"][-1]
+    # the noisy network's layer inputs move a million times more per step
+    assert move["BN"] < 1e-5 < 0.1 < move["noisy BN"]
+    along = r["along gradient"]
+    assert along["plain"][-1] > 1000 * along["BN"][-1]
+    assert min(along["BN"]) < min(along["plain"])
+    assert_page_states(
+        PAGE,
+        latex_sci(move["BN"], 2),
+        f"by ${move['noisy BN']:.2g}$ per step",
+        f"${losses['BN'][-1]:.3g}$ with batch",
+        f"${losses['noisy BN'][-1]:.3g}$ with the noise",
+        f"NaN at step {len(plain) - 1}",
+        f"to ${min(along['plain']):.3f}$ without",
+        f"${min(along['BN']):.3f}$ with it",
+        latex_sci(along["plain"][-1]),
+        f"distance {r['distances'][-1]:.1f}",
+        f"only to ${along['BN'][-1]:.3g}$",
+        f"(${losses['noisy BN'][-1]:.3g}$ against ${losses['BN'][-1]:.3g}$)",
+    )
+
+
+def test_spectral_norm_registration_runs_16_power_iterations():
+    layer = nn.Linear(64, 32, bias=False)
+    nn.init.normal_(layer.weight, generator=torch.Generator().manual_seed(0))
+    w = layer.weight.detach().clone()
+    with torch.random.fork_rng():  # the same starting u, v as spectral_norm draws
+        torch.manual_seed(5)
+        u = nn.functional.normalize(w.new_empty(32).normal_(0, 1), dim=0)
+        v = nn.functional.normalize(w.new_empty(64).normal_(0, 1), dim=0)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        nn.utils.parametrizations.spectral_norm(layer)
+    sn = layer.parametrizations.weight[0]
+    matches = []
+    for k in range(1, 21):
+        u = nn.functional.normalize(w @ v, dim=0)
+        v = nn.functional.normalize(w.T @ u, dim=0)
+        if torch.allclose(u, sn._u, atol=1e-7) and torch.allclose(v, sn._v, atol=1e-7):
+            matches.append(k)
+    assert matches[0] == 16
+    assert_page_states(PAGE, "runs 16 iterations", "(16 iterations)")
+
+
+def test_spectral_norm_estimate_and_vanishing(run):
+    r = run("spectral_norm")
+    errors = r["sigma error"]
+    for e in errors.values():
+        err = e["error"]
+        assert all(x > 0 for x in err)  # u^T W v <= sigma_max: always low
+        assert all(a > b for a, b in zip(err, err[1:]))
+        per_pass = (err[-1] / err[0]) ** (1 / (len(err) - 1))
+        assert per_pass == pytest.approx(e["s2/s1"] ** 4, rel=0.05)
+    square = errors[(128, 128)]
+    stacks = r["stacks"]
+    he, relu, linear, orth = (
+        stacks[k] for k in ("He init, ReLU", "SN, ReLU", "SN, linear", "SN, orthogonal, linear")
+    )
+    # about 1/2 per layer without activation, 1/(2 sqrt 2) with a ReLU
+    assert linear["per layer"] == pytest.approx(0.5, rel=0.1)
+    assert relu["per layer"] == pytest.approx(1 / (2 * math.sqrt(2)), rel=0.1)
+    assert orth["per layer"] == pytest.approx(1, abs=1e-9)
+    assert 0.9 < he["per layer"] < 1.1
+    assert 1 < relu["max sigma_max"] < 1.1 and orth["max sigma_max"] == pytest.approx(1)
+    d_relu, d_linear = relu["delta"], linear["delta"]
+    assert_page_states(
+        PAGE,
+        *(f"${e['error'][0] * 100:.2g}\\%$ for ${o} \\times {i}$" for (o, i), e in errors.items()),
+        f"(${square['s2/s1']:.3f}$ for the square",
+        f"${latex_sci(square['error'][-1], 2)}$ after 40",
+        f"at most ${relu['max sigma_max']:.3f}$",
+        f"factor ${relu['per layer']:.3f}$ per layer",
+        latex_sci(d_relu[0] / d_relu[-1]),
+        f"by ${linear['per layer']:.3f}$ per layer",
+        latex_sci(d_linear[0] / d_linear[-1]),
+        f"(${he['per layer']:.3f}$ per layer)",
+        f"\\frac{{1}}{{2\\sqrt2}} = {1 / (2 * math.sqrt(2)):.3f}$",
+    )
+
+
+def test_a_square_gaussian_matrix_rms_singular_value_is_half_the_largest():
+    g = torch.Generator().manual_seed(0)
+    n = 128
+    s = torch.linalg.svdvals(torch.randn(n, n, generator=g, dtype=torch.float64))
+    assert s[0] / math.sqrt(n) == pytest.approx(2, rel=0.05)
+    assert s.pow(2).mean().sqrt() / math.sqrt(n) == pytest.approx(1, rel=0.05)
