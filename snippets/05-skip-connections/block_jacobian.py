@@ -1,0 +1,144 @@
+"""A residual block's Jacobian I + J is not lossless.
+
+One pre-activation block x + F(x), F(x) = W2 relu(W1 relu(x)), with He init,
+at one input. Its Jacobian is I + J, with J = W2 D2 W1 D1. The singular values
+of I + J range from far below 1 to far above 1: the skip adds the identity to
+J, it does not turn the block into an isometry. With the branch scaled by a,
+every singular value of I + aJ lies in [1 - a||J||, 1 + a||J||] (Weyl's
+inequality): a branch that is small enough can neither cancel a gradient nor
+blow it up, and an unscaled He branch is not small.
+
+Run: python snippets/05-skip-connections/block_jacobian.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+
+# --8<-- [start:core]
+def residual_block(x, W1, W2):
+    """Pre-activation block, no normalization: x + W2 relu(W1 relu(x))."""
+    return x + W2 @ torch.relu(W1 @ torch.relu(x))
+
+
+def branch_jacobian(x, W1, W2):
+    """J = dF/dx = W2 D2 W1 D1, with D = diag(relu') at each ReLU's input."""
+    d1 = (x > 0).double()
+    d2 = (W1 @ torch.relu(x) > 0).double()
+    return W2 @ torch.diag(d2) @ W1 @ torch.diag(d1)
+
+
+def experiment(n=64, depth=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    he = math.sqrt(2 / n)  # He init: Var(w) = 2 / fan_in
+    W1 = torch.randn(n, n, generator=g, dtype=torch.float64) * he
+    W2 = torch.randn(n, n, generator=g, dtype=torch.float64) * he
+    x = torch.randn(n, generator=g, dtype=torch.float64)
+    I, J = torch.eye(n, dtype=torch.float64), branch_jacobian(x, W1, W2)
+    by_autograd = torch.autograd.functional.jacobian(
+        lambda v: residual_block(v, W1, W2), x
+    )
+    a = 1 / math.sqrt(depth)  # the branch scale 1/sqrt(L)
+    spectra = {
+        "J (branch)": torch.linalg.svdvals(J),
+        "I + J (block)": torch.linalg.svdvals(I + J),
+        f"I + J/sqrt({depth})": torch.linalg.svdvals(I + a * J),
+    }
+    scales = torch.linspace(0, 1.2, 121, dtype=torch.float64)
+    sweep = torch.stack([torch.linalg.svdvals(I + s * J) for s in scales])
+    return {
+        "max |I + J - autograd|": (I + J - by_autograd).abs().max().item(),
+        "spectra": spectra,
+        "||J||": spectra["J (branch)"][0].item(),
+        "min real eigenvalue of J": torch.linalg.eigvals(J).real.min().item(),
+        "a = 1/sqrt(L)": a,
+        "scales": scales,
+        "sigma_min": sweep.min(dim=1).values,
+        "sigma_max": sweep.max(dim=1).values,
+    }
+
+
+# --8<-- [end:core]
+
+
+def plot(r):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    for name, s in r["spectra"].items():
+        label = name.replace("/sqrt(32)", "/\u221a32")
+        left.plot(range(1, len(s) + 1), s, ".-", markersize=3, label=label)
+    left.axhline(1, color="grey", linestyle=":", linewidth=1)
+    left.set_xlabel("index i (sorted)")
+    left.set_ylabel("singular value")
+    left.set_title("One He-initialized block, n = 64")
+    left.legend(fontsize="small")
+
+    scales, norm = r["scales"], r["||J||"]
+    right.plot(scales, r["sigma_max"], label=r"$\sigma_{\max}(I + aJ)$")
+    right.plot(scales, r["sigma_min"], label=r"$\sigma_{\min}(I + aJ)$")
+    right.plot(scales, 1 + scales * norm, "k--", linewidth=1)
+    right.plot(
+        scales,
+        (1 - scales * norm).clamp(min=0),
+        "k--",
+        linewidth=1,
+        label=r"$1 \pm a\,\|J\|$ (Weyl)",
+    )
+    for a, text in ((r["a = 1/sqrt(L)"], r"$1/\sqrt{32}$"), (1.0, "1")):
+        right.axvline(a, color="grey", linestyle=":", linewidth=1)
+        right.annotate(
+            f"a = {text}",
+            (a, 3.6),
+            xytext=(3, 0),
+            textcoords="offset points",
+            fontsize="small",
+            color="grey",
+        )
+    right.set_ylim(0, 4)
+    right.set_xlabel("branch scale a")
+    right.set_ylabel("singular value")
+    right.set_title("The block x + a F(x)")
+    right.legend(fontsize="small", loc="center right")
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    r = experiment()
+    print(f"max |I + J - autograd| = {r['max |I + J - autograd|']:.2g}")
+    for name, s in r["spectra"].items():
+        below = (s < 1).sum().item()
+        print(
+            f"{name:16s} sigma_max {s[0]:.3f}  sigma_min {s[-1]:.3g}  "
+            f"{below} of {len(s)} below 1"
+        )
+    print(
+        f"||J|| = {r['||J||']:.3f}, "
+        f"most negative Re(eigenvalue of J) = "
+        f"{r['min real eigenvalue of J']:.3f}"
+    )
+    save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
+    return r
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))

@@ -1,0 +1,177 @@
+"""How 32 residual blocks scale the signal and the gradient at initialization.
+
+32 blocks of width 128, He init, one batch of 128 random inputs. Without
+normalization each block adds a branch as large as its input,
+Var(x_(l+1)) = Var(x_l) + Var(F(x_l)) = 2 Var(x_l): the forward variance grows
+as 2^l and the gradient as 2^(l/2). Branches scaled by 1/sqrt(L) multiply the
+variance by (1 + 1/L) per block, at most e over the stack; batch norm inside
+the branch makes the variance grow linearly (l + 1); a branch whose last layer
+is zero is exactly the identity. The plain stack (no skip) stays level on
+average. In the original block, relu(x + F(x)), the identity path crosses a
+ReLU in every block and passes a coordinate only while it stays positive.
+
+Run: python snippets/05-skip-connections/signal_propagation.py [OUT_DIR]
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+
+# --8<-- [start:core]
+def batch_norm(h):
+    """Each unit normalized over the batch (rows), no learned scale/shift."""
+    return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5)
+
+
+def no_norm(h):
+    return h
+
+
+def branch(x, W1, W2, norm=no_norm):
+    """Pre-activation branch F(x) = W2 relu(norm(W1 relu(norm(x))))."""
+    return torch.relu(norm(torch.relu(norm(x)) @ W1.T)) @ W2.T
+
+
+def original_block(x, W1, W2):
+    """He et al. 2016a: relu(x + BN(W2 relu(BN(W1 x)))), ReLU after the sum."""
+    return torch.relu(x + batch_norm(torch.relu(batch_norm(x @ W1.T)) @ W2.T))
+
+
+BLOCKS = {  # x_(l+1) as a function of x_l, the block's weights and depth L
+    "plain (no skip)": lambda x, W1, W2, L: branch(x, W1, W2),
+    "residual": lambda x, W1, W2, L: x + branch(x, W1, W2),
+    "residual, branch / sqrt(L)": lambda x, W1, W2, L: (
+        x + branch(x, W1, W2) / math.sqrt(L)
+    ),
+    "residual + BN (pre-activation)": lambda x, W1, W2, L: (
+        x + branch(x, W1, W2, batch_norm)
+    ),
+    "original block + BN": lambda x, W1, W2, L: original_block(x, W1, W2),
+    "residual, last layer zero": lambda x, W1, W2, L: (
+        x + branch(x, W1, torch.zeros_like(W2))
+    ),
+}
+
+
+def propagate(name, depth=32, width=128, batch=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    he = math.sqrt(2 / width)  # He init for every weight matrix
+
+    def draw():
+        shape = (width, width)
+        return torch.randn(*shape, generator=g, dtype=torch.float64) * he
+
+    x = torch.randn(batch, width, generator=g, dtype=torch.float64)
+    xs, alive = [x.requires_grad_()], torch.ones_like(x)
+    for _ in range(depth):
+        W1, W2 = draw(), draw()
+        nxt = BLOCKS[name](xs[-1], W1, W2, depth)
+        if name == "original block + BN":  # where the ReLU after the sum
+            alive = alive * (nxt > 0)  # passed, in every block so far
+        nxt.retain_grad()
+        xs.append(nxt)
+    r = torch.randn(batch, width, generator=g, dtype=torch.float64)
+    (xs[-1] * r).sum().backward()  # a loss whose gradient at x_L is r
+    top = xs[-1].grad.norm()
+    return {
+        "second moment": [v.detach().pow(2).mean().item() for v in xs],
+        "gradient": [(v.grad.norm() / top).item() for v in xs],
+        "identity path open": alive.mean().item(),
+    }
+
+
+def experiment():
+    return {name: propagate(name) for name in BLOCKS}
+
+
+# --8<-- [end:core]
+
+
+def predictions(depth=32):
+    """The variance argument, block by block (None: no closed form here)."""
+    blocks = range(depth + 1)
+    return {
+        "plain (no skip)": ([1.0] * (depth + 1), [1.0] * (depth + 1)),
+        "residual": (
+            [2.0**l for l in blocks],
+            [2.0 ** ((depth - l) / 2) for l in blocks],
+        ),
+        "residual, branch / sqrt(L)": (
+            [(1 + 1 / depth) ** l for l in blocks],
+            [(1 + 1 / depth) ** ((depth - l) / 2) for l in blocks],
+        ),
+        "residual + BN (pre-activation)": ([1.0 + l for l in blocks], None),
+        "original block + BN": (None, None),
+        "residual, last layer zero": ([1.0] * (depth + 1), [1.0] * (depth + 1)),
+    }
+
+
+def plot(results):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.9), sharex=True)
+    predicted = predictions()
+    for i, (name, r) in enumerate(results.items()):
+        color = f"C{i}"
+        blocks = range(len(r["second moment"]))
+        left.plot(blocks, r["second moment"], color=color, label=name)
+        right.plot(blocks, r["gradient"], color=color, label=name)
+        forward, backward = predicted[name]
+        for ax, values in ((left, forward), (right, backward)):
+            if values is not None:
+                ax.plot(blocks, values, ":", color=color, linewidth=2.5)
+    left.set_ylabel(r"$\mathbb{E}[x_l^2]$")
+    left.set_title("Forward: signal size after block l")
+    right.set_ylabel(
+        r"$\|\partial L/\partial x_l\| \,/\, \|\partial L/\partial x_L\|$"
+    )
+    right.set_title("Backward: gradient reaching block l")
+    for ax in (left, right):
+        ax.set_yscale("log")
+        ax.set_xlabel("block l (0 = input of the stack)")
+        ax.grid(True, alpha=0.3)
+    handles, labels = left.get_legend_handles_labels()
+    handles.append(
+        plt.Line2D([], [], color="grey", linestyle=":", linewidth=2.5)
+    )
+    labels.append("prediction")
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize="small")
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    return fig
+
+
+def main(out_dir: Path) -> dict:
+    results = experiment()
+    for name, r in results.items():
+        print(
+            f"{name:31s} E[x_L^2]/E[x_0^2] = "
+            f"{r['second moment'][-1] / r['second moment'][0]:.3g}  "
+            f"|g_0|/|g_L| = {r['gradient'][0]:.3g}"
+        )
+    print(
+        "original block: identity path open for "
+        f"{results['original block + BN']['identity path open']:.2%} "
+        "of the coordinates"
+    )
+    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
+    return {"measured": results, "predicted": predictions()}
+
+
+def save(fig, path):
+    """Write a byte-reproducible SVG, or exit with a one-line error."""
+    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(
+            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
+        )
+    except OSError as err:
+        sys.exit(f"error: cannot write {path}: {err.strerror}")
+    finally:
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))
