@@ -130,11 +130,13 @@ if ACTIVATION not in ACTIVATIONS:
     )
 for arch in ARCHS:
     if arch not in KINDS:
-        raise ValueError(f"ARCHS entries must be among {list(KINDS)}, not {arch!r}")
+        raise ValueError(
+            f"ARCHS entries must be among {list(KINDS)}, not {arch!r}"
+        )
 
 
 def make_task(g, n=512, dim=16):
-    """Inputs and 0/1 labels from a random two-layer teacher: half train, half held out."""
+    """Inputs, 0/1 labels from a random two-layer teacher; half held out."""
     x = torch.randn(n, dim, generator=g)
     w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
     y = (torch.tanh(x @ w1) @ w2 > 0).long()
@@ -142,7 +144,8 @@ def make_task(g, n=512, dim=16):
 
 
 class Layer(nn.Module):
-    """plain: h -> act(norm(W h + b));  residual: h -> h + s * (W act(norm(h)) + b)."""
+    """plain: h -> act(norm(W h + b))
+    residual: h -> h + s * (W act(norm(h)) + b)"""
 
     def __init__(self, arch, g):
         super().__init__()
@@ -155,7 +158,9 @@ class Layer(nn.Module):
         else:
             self.norm = nn.Identity()
         self.act = ACTIVATIONS[ACTIVATION]()
-        if "zero-init" in arch:  # the branch adds nothing until training moves W
+        if (
+            "zero-init" in arch
+        ):  # the branch adds nothing until training moves W
             nn.init.zeros_(self.linear.weight)
         else:  # std gain / sqrt(WIDTH): sqrt(2) for ReLU, 5/3 for tanh
             nn.init.kaiming_normal_(
@@ -194,7 +199,8 @@ print(
 )
 print(
     f"task: {len(x)} training and {len(x_test)} held-out points, "
-    f"{x.shape[1]} inputs, {y.float().mean():.2f} of the training labels are 1"
+    f"{x.shape[1]} inputs;"
+    f"\n{y.float().mean():.2f} of the training labels are 1"
 )
 
 # %% [markdown]
@@ -237,7 +243,7 @@ print(
 
 # %%
 def probe(model, x, y):
-    """Output std of each layer across inputs, weight-gradient norm of each layer, loss."""
+    """Per layer: output std across inputs, weight-gradient norm; the loss."""
     stds, h = [], x
     for module in model:
         h = module(h)
@@ -246,7 +252,11 @@ def probe(model, x, y):
     loss = nn.functional.cross_entropy(h, y)
     model.zero_grad()
     loss.backward()
-    grads = [m.linear.weight.grad.norm().item() for m in model if isinstance(m, Layer)]
+    grads = [
+        m.linear.weight.grad.norm().item()
+        for m in model
+        if isinstance(m, Layer)
+    ]
     model.zero_grad()
     return np.array(stds), np.array(grads), loss.item()
 
@@ -281,18 +291,18 @@ for arch in ARCHS:
 
 print(f"At initialization ({DEPTH} layers of {WIDTH} {ACTIVATION} units)")
 print(
-    f"{'':21s}{'std 1st':>10s}{'std last':>10s}{'growth':>10s}"
-    f"{'grad 1st':>10s}{'grad last':>10s}{'ratio':>10s}"
+    f"{'':21s}{'std 1st':>9s}{'std last':>9s}{'growth':>8s}"
+    f"{'grad 1st':>9s}{'grad last':>10s}{'ratio':>7s}"
 )
 for arch, (stds, grads, _) in at_init.items():
     print(
-        f"{arch:21s}{stds[0]:10.3g}{stds[-1]:10.3g}{growth(stds):10.3g}"
-        f"{grads[0]:10.3g}{grads[-1]:10.3g}{ratio(grads[0], grads[-1]):>10s}"
+        f"{arch:21s}{stds[0]:9.3g}{stds[-1]:9.3g}{growth(stds):8.3g}"
+        f"{grads[0]:9.3g}{grads[-1]:10.3g}{ratio(grads[0], grads[-1]):>7s}"
     )
 print(
-    f"1st = layer 1 (next to the input), last = layer {DEPTH}; "
-    f"ratio = grad 1st / grad last;\ngrowth = average factor per layer "
-    f"by which the std changes (for comparison, sqrt 2 = {math.sqrt(2):.3f})"
+    f"1st = layer 1 (next to the input), last = layer {DEPTH}\n"
+    f"ratio = grad 1st / grad last\ngrowth = average factor per layer "
+    f"by which the std changes\n(for comparison, sqrt 2 = {math.sqrt(2):.3f})"
 )
 
 layers = np.arange(1, DEPTH + 1)
@@ -309,7 +319,9 @@ for ax in (left, right):
     ax.set_yscale("log")
     ax.set_xlabel("layer (1 = next to the input)")
     ax.grid(True, alpha=0.3)
-fig.suptitle(f"At initialization: {ACTIVATION}, depth {DEPTH}", fontsize="medium")
+fig.suptitle(
+    f"At initialization: {ACTIVATION}, depth {DEPTH}", fontsize="medium"
+)
 fig.legend(
     *left.get_legend_handles_labels(),
     loc="lower center",
@@ -378,7 +390,7 @@ def evaluate(model, x, y):
 def plot_losses(ax, losses, label, top, **style):
     """One loss curve, cut at the first NaN/inf, which is marked with a cross.
 
-    The y-axis ends at top; a cross whose loss lies above it is drawn on the edge.
+    The y-axis ends at top; a cross above it is drawn on the edge.
     """
     finite = [v for v in losses if math.isfinite(v)]
     (line,) = ax.plot(range(len(finite)), finite, label=label, **style)
@@ -423,21 +435,23 @@ for arch in ARCHS:
 
 print(f"After {STEPS} SGD steps, learning rate {LR} (ln 2 = {math.log(2):.3f})")
 print(
-    f"{'':21s}{'first loss':>11s}{'last loss':>11s}{'eval mode':>11s}"
-    f"{'held-out acc':>14s}{'grad ratio':>12s}"
+    f"{'':21s}{'first':>8s}{'last':>9s}{'eval':>9s}"
+    f"{'held-out':>10s}{'grad ratio':>12s}"
 )
 for arch, r in results.items():
     losses, grads = r["losses"], r["grads"]
     if math.isfinite(losses[-1]):
         print(
-            f"{arch:21s}{losses[0]:11.3g}{r['last loss']:11.3g}{r['eval loss']:11.3g}"
-            f"{r['test accuracy']:14.2f}{ratio(grads[0], grads[-1]):>12s}"
+            f"{arch:21s}{losses[0]:8.3g}"
+            f"{r['last loss']:9.3g}{r['eval loss']:9.3g}"
+            f"{r['test accuracy']:10.2f}{ratio(grads[0], grads[-1]):>12s}"
         )
     else:
-        print(f"{arch:21s}{losses[0]:11.3g}   NaN at step {len(losses) - 1}")
+        print(f"{arch:21s}{losses[0]:8.3g}   NaN at step {len(losses) - 1}")
 print(
-    "last loss: train mode; eval mode: the same loss with model.eval(); "
-    f"grad ratio: layer 1 / layer {DEPTH}"
+    "first, last: training loss at the first and last step (train mode)\n"
+    "eval: the last loss again with model.eval(); held-out: accuracy\n"
+    f"grad ratio: gradient norm of layer 1 / layer {DEPTH}"
 )
 
 finite = [v for r in results.values() for v in r["losses"] if math.isfinite(v)]
