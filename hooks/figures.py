@@ -30,8 +30,8 @@ PLACEHOLDER = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
 
 
 def run_snippet(snippet: Path, out_dir: Path) -> subprocess.CompletedProcess:
-    """Run one snippet as a reader does: a fresh interpreter, one thread (as the build)."""
-    env = {**os.environ, **snippet_runner.SINGLE_THREAD}
+    """Run one snippet as a reader does: a fresh interpreter, with the build's numerics."""
+    env = {**os.environ, **snippet_runner.FIXED_NUMERICS}
     return subprocess.run(
         [sys.executable, str(snippet), str(out_dir)],
         capture_output=True,
@@ -47,6 +47,7 @@ def find_snippets(root: Path) -> list[Path]:
 def cached_figure(root: Path, snippet: Path) -> Path:
     digest = hashlib.sha256(snippet.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
+    digest.update(repr(sorted(snippet_runner.FIXED_NUMERICS.items())).encode())
     chapter = snippet.parent.name
     return root / CACHE_DIR / chapter / f"{snippet.stem}-{digest.hexdigest()[:16]}.svg"
 

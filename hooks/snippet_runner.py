@@ -20,16 +20,25 @@ from multiprocessing import forkserver
 
 PRELOAD = ["torch", "numpy", "matplotlib.pyplot"]
 
-# One thread per process: the build runs one snippet per core, and a fixed thread count keeps
-# float reductions, hence the figures, identical from run to run and to the tests' runs.
-SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# The same floats on every x86-64 machine with AVX2, run after run. One thread per process: the
+# build runs one snippet per core, and a fixed thread count fixes the order of float reductions.
+# Fixed kernels: ATen, MKL and oneDNN otherwise pick code paths by CPU (AVX2, AVX-512, AMD or
+# Intel), and a training run that rounds differently ends at a different loss in the third digit.
+FIXED_NUMERICS = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2,STRICT",  # MKL's conditional numerical reproducibility
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
 
 
 @contextlib.contextmanager
-def single_threaded_env():
-    """Set SINGLE_THREAD in os.environ while the fork server starts, which copies it."""
-    saved = {key: os.environ.get(key) for key in SINGLE_THREAD}
-    os.environ.update(SINGLE_THREAD)
+def fixed_numerics_env():
+    """Set FIXED_NUMERICS in os.environ while the fork server starts, which copies it."""
+    saved = {key: os.environ.get(key) for key in FIXED_NUMERICS}
+    os.environ.update(FIXED_NUMERICS)
     try:
         yield
     finally:
@@ -44,7 +53,7 @@ def pool(workers: int) -> ProcessPoolExecutor:
     """A pool whose every task runs in a new fork of the preloaded server."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    with single_threaded_env():
+    with fixed_numerics_env():
         forkserver.ensure_running()
     return ProcessPoolExecutor(
         workers,

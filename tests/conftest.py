@@ -10,19 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-# One thread per process, set before torch loads and inherited by every build, snippet and
-# notebook kernel the tests start: xdist runs two workers on two cores, and torch's thread
-# pools competing for them slowed runs by up to 50x. The build runs snippets the same way
-# (hooks/figures.py), so in-process and built figures come from the same floats.
-os.environ["OMP_NUM_THREADS"] = "1"
-
-import pytest  # noqa: E402
-from filelock import FileLock  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkdocs imports it
 
+# The build's numerics (one thread, fixed kernels), set before torch loads and inherited by
+# every build, snippet and notebook kernel the tests start: in-process and built figures come
+# from the same floats. One thread also matters for speed: xdist runs two workers on two cores,
+# and torch's thread pools competing for them slowed runs by up to 50x.
+from snippet_runner import FIXED_NUMERICS  # noqa: E402
+
+os.environ.update(FIXED_NUMERICS)
+
+import pytest  # noqa: E402
 from figures import find_snippets  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
 SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]

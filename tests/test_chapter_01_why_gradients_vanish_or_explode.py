@@ -93,7 +93,7 @@ def test_training_symptoms(run):
     assert 0 < sigmoid["first_gradients"][0] < 1e-15
     # the forward signal is gone too: layer 10 barely depends on the input
     spread = sigmoid["input_spread"][9]
-    assert spread < 1e-7 < relu["input_spread"][9]
+    assert spread < 1e-8 and 1e-7 < relu["input_spread"][9]  # rounding level, and not
     assert over["losses"][0] > 100 and math.isnan(over["losses"][-1])
     assert_page_states(
         PAGE,
@@ -102,7 +102,7 @@ def test_training_symptoms(run):
         f"${relu['losses'][0]:.3f}$",
         f"${relu['losses'][-1]:.3f}$",
         latex_sci(sigmoid["first_gradients"][0], 2),
-        latex_sci(spread, 2),
+        "by less than $10^{-8}$ (the",
         f"layers 1 to {frozen}",
         f"${over['losses'][0]:.0f}$",
         f"NaN at step {len(over['losses']) - 1}",

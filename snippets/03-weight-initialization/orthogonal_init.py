@@ -107,6 +107,10 @@ def summarize(spectra):
         "q90": q[:, 2].tolist(),
         "max": [s.max().item() for s in spectra],
         "min": [s.min().item() for s in spectra],
+        # svdvals is accurate to about n * eps * sigma_max: smaller values are rounding
+        "resolution": [
+            len(s) * torch.finfo(s.dtype).eps * s.max().item() for s in spectra
+        ],
     }
 
 
@@ -144,7 +148,8 @@ def main(out_dir: Path) -> dict:
             print(
                 f"{kind + ', ' + name:45s} L={len(r['median'])}: median "
                 f"{r['median'][-1]:.3g}, max {r['max'][-1]:.3g}, min "
-                f"{r['min'][-1]:.3g}, 90%/10% {r['q90'][-1] / r['q10'][-1]:.3g}"
+                f"{r['min'][-1]:.3g}, 90%/10% {r['q90'][-1] / r['q10'][-1]:.3g}, "
+                f"float64 resolves down to {r['resolution'][-1]:.2g}"
             )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
