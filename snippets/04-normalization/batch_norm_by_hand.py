@@ -41,7 +41,11 @@ def batch_norm_eval(x, gamma, beta, running_mean, running_var, eps):
     return gamma * (x - running_mean) / torch.sqrt(running_var + eps) + beta
 
 
+# --8<-- [end:core]
+
+
 def compare_with_pytorch(steps=5, batch=16, features=4, seed=0):
+    """Largest differences from nn.BatchNorm1d over a few batches."""
     g = torch.Generator().manual_seed(seed)
     bn = nn.BatchNorm1d(features, dtype=F64)  # eps=1e-5, momentum=0.1
     with torch.no_grad():  # a gamma and beta other than 1 and 0
@@ -99,16 +103,14 @@ def running_var_paths(momenta, steps=300, batch=8, var=4.0, seed=2):
             bn(x)
             paths[m].append(bn.running_var.item())
     unbiased = torch.stack([x.var(correction=1) for x in batches])
-    return paths, unbiased
-
-
-# --8<-- [end:core]
+    biased = torch.stack([x.var(correction=0) for x in batches])
+    return paths, unbiased, biased
 
 
 def experiment():
     stds = torch.logspace(-4, 2, 49, dtype=F64).tolist()
     correct, std_under_root = output_std(stds)
-    paths, unbiased = running_var_paths([0.1, 0.9, None])
+    paths, unbiased, biased = running_var_paths([0.1, 0.9, None])
     # spread of running_var once the start has been forgotten (last 200)
     spread = {m: torch.tensor(p[100:]).std().item() for m, p in paths.items()}
     c, w = output_std([10.0, 0.1])
@@ -120,6 +122,7 @@ def experiment():
         "examples": {"std 10": (c[0], w[0]), "std 0.1": (c[1], w[1])},
         "running_var": paths,
         "mean of unbiased batch variances": unbiased.mean().item(),
+        "mean of biased batch variances": biased.mean().item(),
         "std of unbiased batch variances": unbiased.std().item(),
         "running_var spread (last 200)": spread,
     }
@@ -157,7 +160,9 @@ def plot(r):
             label=f"momentum={name}",
         )
     right.axhline(4.0, color="black", lw=1, ls="--", label="true variance 4")
-    right.axhline(3.5, color="gray", lw=1, ls=":", label="4(n-1)/n = 3.5")
+    right.axhline(
+        3.5, color="gray", lw=1, ls=":", label="biased: 4(n-1)/n = 3.5"
+    )
     right.set_ylim(0, 15)
     right.set_xlabel("training-mode forward passes (batch n = 8)")
     right.set_ylabel("running_var")

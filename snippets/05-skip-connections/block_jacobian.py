@@ -48,13 +48,24 @@ def experiment(n=64, depth=32, seed=0):
         "I + J (block)": torch.linalg.svdvals(I + J),
         f"I + J/sqrt({depth})": torch.linalg.svdvals(I + a * J),
     }
+    rounding = (
+        1e-9  # float64 rounds a singular value of exactly 1 to 1 +- 1e-16
+    )
+    block = spectra["I + J (block)"]
+    eigenvalues = torch.linalg.eigvals(J)  # complex in general
     scales = torch.linspace(0, 1.2, 121, dtype=torch.float64)
     sweep = torch.stack([torch.linalg.svdvals(I + s * J) for s in scales])
     return {
         "max |I + J - autograd|": (I + J - by_autograd).abs().max().item(),
         "spectra": spectra,
         "||J||": spectra["J (branch)"][0].item(),
-        "min real eigenvalue of J": torch.linalg.eigvals(J).real.min().item(),
+        "rank of J": (spectra["J (branch)"] > rounding).sum().item(),
+        "I + J: below, equal to, above 1": [
+            (block < 1 - rounding).sum().item(),
+            ((block - 1).abs() <= rounding).sum().item(),
+            (block > 1 + rounding).sum().item(),
+        ],
+        "leftmost eigenvalue of J": eigenvalues[eigenvalues.real.argmin()],
         "a = 1/sqrt(L)": a,
         "scales": scales,
         "sigma_min": sweep.min(dim=1).values,
@@ -112,15 +123,15 @@ def main(out_dir: Path) -> dict:
     r = experiment()
     print(f"max |I + J - autograd| = {r['max |I + J - autograd|']:.2g}")
     for name, s in r["spectra"].items():
-        below = (s < 1).sum().item()
-        print(
-            f"{name:16s} sigma_max {s[0]:.3f}  sigma_min {s[-1]:.3g}  "
-            f"{below} of {len(s)} below 1"
-        )
+        print(f"{name:16s} sigma_max {s[0]:.3f}  sigma_min {s[-1]:.3g}")
+    below, equal, above = r["I + J: below, equal to, above 1"]
     print(
-        f"||J|| = {r['||J||']:.3f}, "
-        f"most negative Re(eigenvalue of J) = "
-        f"{r['min real eigenvalue of J']:.3f}"
+        f"rank of J {r['rank of J']}; singular values of I + J: {below} below 1, "
+        f"{equal} equal to 1, {above} above"
+    )
+    print(
+        f"||J|| = {r['||J||']:.3f}, eigenvalue of J with the most negative "
+        f"real part: {r['leftmost eigenvalue of J'].item():.4f}"
     )
     save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
     return r

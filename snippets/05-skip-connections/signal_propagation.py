@@ -4,9 +4,11 @@
 normalization each block adds a branch as large as its input,
 Var(x_(l+1)) = Var(x_l) + Var(F(x_l)) = 2 Var(x_l): the forward variance grows
 as 2^l and the gradient as 2^(l/2). Branches scaled by 1/sqrt(L) multiply the
-variance by (1 + 1/L) per block, at most e over the stack; batch norm inside
-the branch makes the variance grow linearly (l + 1); a branch whose last layer
-is zero is exactly the identity. The plain stack (no skip) stays level on
+variance by (1 + 1/L) per block, at most e over the stack in expectation;
+batch norm inside the branch makes the variance grow linearly (l + 1), and so
+does dividing the whole layer by one scalar, whose gradient then grows by
+sqrt(1 + L) in all, less than batch norm's; a branch whose last layer is zero
+is exactly the identity. The plain stack (no skip) stays level on
 average. In the original block, relu(x + F(x)), the identity path crosses a
 ReLU in every block and passes a coordinate only while it stays positive.
 
@@ -25,6 +27,11 @@ import torch
 def batch_norm(h):
     """Each unit normalized over the batch (rows), no learned scale/shift."""
     return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5)
+
+
+def layer_scale(h):
+    """The whole layer divided by one number: its root mean square."""
+    return h / h.pow(2).mean().sqrt()
 
 
 def no_norm(h):
@@ -49,6 +56,9 @@ BLOCKS = {  # x_(l+1) as a function of x_l, the block's weights and depth L
     ),
     "residual + BN (pre-activation)": lambda x, W1, W2, L: (
         x + branch(x, W1, W2, batch_norm)
+    ),
+    "residual + one scale per layer": lambda x, W1, W2, L: (
+        x + branch(x, W1, W2, layer_scale)
     ),
     "original block + BN": lambda x, W1, W2, L: original_block(x, W1, W2),
     "residual, last layer zero": lambda x, W1, W2, L: (
@@ -76,11 +86,14 @@ def propagate(name, depth=32, width=128, batch=128, seed=0):
         xs.append(nxt)
     r = torch.randn(batch, width, generator=g, dtype=torch.float64)
     (xs[-1] * r).sum().backward()  # a loss whose gradient at x_L is r
-    top = xs[-1].grad.norm()
+    top, x_L = xs[-1].grad.norm(), xs[-1].detach()
+    spread = x_L.var(0, unbiased=False).mean()  # over the batch, per unit
     return {
         "second moment": [v.detach().pow(2).mean().item() for v in xs],
         "gradient": [(v.grad.norm() / top).item() for v in xs],
         "identity path open": alive.mean().item(),
+        # the part of E[x_L^2] that is a per-unit offset, equal for all inputs
+        "offset share": 1 - (spread / x_L.pow(2).mean()).item(),
     }
 
 
@@ -105,13 +118,17 @@ def predictions(depth=32):
             [(1 + 1 / depth) ** ((depth - l) / 2) for l in blocks],
         ),
         "residual + BN (pre-activation)": ([1.0 + l for l in blocks], None),
+        "residual + one scale per layer": (
+            [1.0 + l for l in blocks],
+            [math.sqrt((1 + depth) / (1 + l)) for l in blocks],
+        ),
         "original block + BN": (None, None),
         "residual, last layer zero": ([1.0] * (depth + 1), [1.0] * (depth + 1)),
     }
 
 
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.9), sharex=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.1), sharex=True)
     predicted = predictions()
     for i, (name, r) in enumerate(results.items()):
         color = f"C{i}"
@@ -120,8 +137,10 @@ def plot(results):
         right.plot(blocks, r["gradient"], color=color, label=name)
         forward, backward = predicted[name]
         for ax, values in ((left, forward), (right, backward)):
-            if values is not None:
+            if values is not None and max(values) > 1:  # level 1: in grey
                 ax.plot(blocks, values, ":", color=color, linewidth=2.5)
+    for ax in (left, right):  # the prediction 1: plain (on average), zero
+        ax.axhline(1, color="grey", linestyle=":", linewidth=2.5, zorder=3)
     left.set_ylabel(r"$\mathbb{E}[x_l^2]$")
     left.set_title("Forward: signal size after block l")
     right.set_ylabel(
@@ -136,9 +155,9 @@ def plot(results):
     handles.append(
         plt.Line2D([], [], color="grey", linestyle=":", linewidth=2.5)
     )
-    labels.append("prediction")
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize="small")
-    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    labels.append("prediction (grey: 1)")
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     return fig
 
 

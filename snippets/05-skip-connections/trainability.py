@@ -1,13 +1,14 @@
 """Which deep residual MLPs train: an identity skip alone is not enough.
 
 Six networks of 16 blocks (two weight layers each, width 32) learn the same
-small task with plain SGD, three seeds each, the same learning rate for all.
-Without skips the loss falls slowly. With identity skips and He-initialized
-branches, but nothing that keeps the branches small, the first loss is huge
-and training diverges to NaN within a few steps. Batch norm in the branch, a
-1/sqrt(L) branch scale, Fixup and SkipInit/ReZero all train. All 18 networks
-are trained at once: every tensor has a leading axis with one entry per
-network.
+small task with plain SGD, 40 full-batch steps, three seeds each. At learning
+rate 0.1, the same for all: without skips the loss falls slowly; with identity
+skips and He-initialized branches, but nothing that keeps the branches small,
+the first loss is huge and training diverges to NaN within two steps; batch
+norm in the branch, a 1/sqrt(L) branch scale, Fixup and SkipInit/ReZero all
+train. The same runs at a 100 times smaller learning rate show what a small
+step does instead. All 36 networks are trained at once: every tensor has a
+leading axis with one entry per network.
 
 Run: python snippets/05-skip-connections/trainability.py [OUT_DIR]
 """
@@ -30,143 +31,195 @@ def make_task(g, n=32, dim=16):
 
 
 # --8<-- [start:core]
-VARIANTS = {  # skip: 1 or 0; bn: batch norm in the branch; scale: a in x + aF
-    "plain (no skip)": dict(skip=0.0, bn=False, scale="1"),
-    "residual": dict(skip=1.0, bn=False, scale="1"),
-    "residual + BN": dict(skip=1.0, bn=True, scale="1"),
-    "residual, branch / sqrt(L)": dict(skip=1.0, bn=False, scale="1/sqrt(L)"),
-    "Fixup": dict(skip=1.0, bn=False, scale="1", fixup=True),
-    "SkipInit / ReZero": dict(skip=1.0, bn=False, scale="0, learned"),
-}
-
-
 def batch_norm(h):
-    """h is (network, unit, example): normalize each unit over the batch."""
-    return nn.functional.layer_norm(h, h.shape[-1:])  # i.e. the last axis
+    """h is (network, unit, example): each unit normalized over the batch."""
+    centred = h - h.mean(-1, keepdim=True)
+    var = centred.pow(2).mean(-1, keepdim=True)
+    return centred / torch.sqrt(var + 1e-5)
 
 
-def init(L, n, dim, seeds):
-    """One network per (seed, variant); the variants of a seed share W1, W2."""
-    p = {k: [] for k in ("stem", "head", "W1", "W2", "scale")}
-    p.update({f"b{i}": [] for i in range(1, 5)})  # Fixup's scalar biases
-    xs, ys, cfg = [], [], []
-    for seed in seeds:
-        g = torch.Generator().manual_seed(seed)
-        x, y = make_task(g, dim=dim)
-        stem = torch.randn(n, dim, generator=g) * math.sqrt(2 / dim)
-        head = torch.randn(2, n, generator=g) * math.sqrt(1 / n)
-        W1 = torch.randn(L, n, n, generator=g) * math.sqrt(2 / n)  # He
-        W2 = torch.randn(L, n, n, generator=g) * math.sqrt(2 / n)
-        for v in VARIANTS.values():
-            fixup = v.get("fixup", False)
-            scale = {"1": 1.0, "1/sqrt(L)": L**-0.5, "0, learned": 0.0}
-            p["stem"].append(stem)
-            p["head"].append(head * (0 if fixup else 1))  # Fixup: head 0,
-            p["W1"].append(W1 * (L**-0.5 if fixup else 1))  # L^(-1/(2m-2)),
-            p["W2"].append(W2 * (0 if fixup else 1))  # last layer 0
-            p["scale"].append(torch.full((L, 1, 1), scale[v["scale"]]))
-            for i in range(1, 5):
-                p[f"b{i}"].append(torch.zeros(L, 1, 1))
-            xs.append(x.T)
-            ys.append(y)
-            cfg.append((v["skip"], v["bn"], fixup or "learned" in v["scale"]))
-    p = {
-        k: torch.stack(v, dim=1 if v[0].dim() == 3 else 0) for k, v in p.items()
-    }
-    p["stem"], p["head"] = p["stem"].squeeze(1), p["head"].squeeze(1)
-    skip, bn, learned = (
-        torch.tensor(c, dtype=torch.float32).view(-1, 1, 1) for c in zip(*cfg)
-    )
-    return p, torch.stack(xs), torch.stack(ys), skip, bn, learned
+def block(h, W1, W2, scale, b, skip, norm):
+    """skip * h + scale * F(h), F a pre-activation branch of two layers.
+
+    norm is batch_norm in the networks that have it and the identity in the
+    others; b holds Fixup's four scalar biases (0, and kept at 0, elsewhere).
+    """
+    a = W1 @ (torch.relu(norm(h)) + b[0])
+    a = torch.relu(norm(a) + b[1]) + b[2]
+    return skip * h + scale * (W2 @ a) + b[3]
 
 
-def forward(p, x, skip, bn):
-    def norm(h):  # batch norm only in the networks that have it (bn = 1)
-        return h + bn * (batch_norm(h) - h)
+def recipe(name, W1, W2, head, L):
+    """What each variant changes in the same He-initialized weights."""
+    net = dict(W1=W1, W2=W2, head=head, scale=1.0, skip=1.0, bn=False)
+    net["learns"] = ()  # trained scalars, besides the weight matrices
+    if name == "plain (no skip)":
+        net["skip"] = 0.0
+    elif name == "residual + BN":
+        net["bn"] = True
+    elif name == "residual, branch / sqrt(L)":
+        net["scale"] = L**-0.5
+    elif name == "Fixup":  # Zhang et al. 2019, m = 2 layers per branch
+        net["head"] = torch.zeros_like(head)  # classifier: 0
+        net["W2"] = torch.zeros_like(W2)  # last layer of each branch: 0
+        net["W1"] = W1 * L ** (-1 / (2 * 2 - 2))  # the others: L^(-1/(2m-2))
+        net["learns"] = ("scale", "b")  # multiplier 1, biases 0, learned
+    elif name == "SkipInit / ReZero":
+        net["scale"] = 0.0  # x + alpha F(x), alpha = 0, learned
+        net["learns"] = ("scale",)
+    return net
 
-    h = p["stem"] @ x
-    per_block = ("W1", "W2", "scale", "b1", "b2", "b3", "b4")
-    for W1, W2, scale, b1, b2, b3, b4 in zip(*(p[k] for k in per_block)):
-        a = W1 @ (torch.relu(norm(h)) + b1)
-        a = torch.relu(norm(a) + b2) + b3
-        f = scale * (W2 @ a) + b4  # the branch F(h)
-        h = skip * h + f
-    return p["head"] @ h  # logits: (network, class, example)
+
+VARIANTS = (
+    "plain (no skip)",
+    "residual",
+    "residual + BN",
+    "residual, branch / sqrt(L)",
+    "Fixup",
+    "SkipInit / ReZero",
+)
+# --8<-- [end:core]
 
 
-def train(L=16, n=32, dim=16, seeds=(0, 1, 2), steps=40, lr=0.1):
-    p, x, y, skip, bn, learned = init(L, n, dim, seeds)
+def init(L, n, dim, seeds, lrs):
+    """One network per (variant, learning rate, seed), stacked on axis 0."""
+    nets, xs, ys = [], [], []
+    for name in VARIANTS:
+        for lr in lrs:
+            for seed in seeds:  # the variants of a seed share their weights
+                g = torch.Generator().manual_seed(seed)
+                x, y = make_task(g, dim=dim)
+                stem = torch.randn(n, dim, generator=g) * math.sqrt(2 / dim)
+                head = torch.randn(2, n, generator=g) * math.sqrt(1 / n)
+                W1 = torch.randn(L, n, n, generator=g) * math.sqrt(2 / n)  # He
+                W2 = torch.randn(L, n, n, generator=g) * math.sqrt(2 / n)
+                nets.append(recipe(name, W1, W2, head, L))
+                nets[-1].update(stem=stem, lr=lr)
+                xs.append(x.T)
+                ys.append(y)
+
+    def per_network(values):  # one number per network -> (network, 1, 1)
+        return torch.tensor([float(v) for v in values]).view(-1, 1, 1)
+
+    p = {k: torch.stack([net[k] for net in nets]) for k in ("stem", "head")}
+    for k in ("W1", "W2"):  # block first: (block, network, unit, unit)
+        p[k] = torch.stack([net[k] for net in nets], dim=1)
+    p["scale"] = per_network(net["scale"] for net in nets).repeat(L, 1, 1, 1)
+    p["b"] = torch.zeros(L, 4, len(nets), 1, 1)
+    lr = per_network(net["lr"] for net in nets)
+    step = {k: lr for k in p}  # the learning rate of each parameter tensor
+    for k in ("scale", "b"):  # trained only where the recipe says so
+        step[k] = lr * per_network(k in net["learns"] for net in nets)
+    with_bn = [i for i, net in enumerate(nets) if net["bn"]]  # contiguous
+    i, j = with_bn[0], with_bn[-1] + 1
+
+    def norm(h):  # batch norm in networks i to j - 1 only
+        return torch.cat((h[:i], batch_norm(h[i:j]), h[j:]))
+
+    skip = per_network(net["skip"] for net in nets)
+    return p, torch.stack(xs), torch.stack(ys), step, skip, norm
+
+
+def train(L=16, n=32, dim=16, seeds=(0, 1, 2), steps=40, lrs=(0.1, 0.001)):
+    p, x, y, step, skip, norm = init(L, n, dim, seeds, lrs)
     for t in p.values():
         t.requires_grad_()
-    alive = torch.ones(len(y), 1, 1, dtype=torch.bool)
     losses = []
     for _ in range(steps):
-        logits = forward(p, x, skip, bn)
+        h = p["stem"] @ x
+        for W1, W2, scale, b in zip(p["W1"], p["W2"], p["scale"], p["b"]):
+            h = block(h, W1, W2, scale, b, skip, norm)
+        logits = p["head"] @ h  # (network, class, example)
         loss = nn.functional.cross_entropy(logits, y, reduction="none")
         loss = loss.mean(-1)  # one loss per network
         losses.append(loss.detach())
-        alive &= loss.isfinite().view(-1, 1, 1)  # stop updating a NaN
-        grads = torch.autograd.grad(
-            loss[alive.view(-1)].sum(), list(p.values())
-        )
-        with torch.no_grad():  # plain SGD
+        # A network whose loss is NaN gets NaN gradients, but only in its own
+        # parameters: every operation above acts on each network separately.
+        grads = torch.autograd.grad(loss.sum(), list(p.values()))
+        with torch.no_grad():  # plain SGD, each network at its own rate
             for (name, t), grad in zip(p.items(), grads):
-                mask = alive.float()
-                if name == "scale" or name.startswith("b"):
-                    mask = mask * learned  # fixed unless Fixup or ReZero
-                t.sub_(lr * torch.nan_to_num(grad) * mask)
-    losses = torch.stack(losses).view(steps, len(seeds), len(VARIANTS))
-    return {name: losses[:, :, i].T.tolist() for i, name in enumerate(VARIANTS)}
-
-
-# --8<-- [end:core]
+                t.sub_(step[name] * grad)
+    shape = (len(VARIANTS), len(lrs), len(seeds), steps)
+    losses = torch.stack(losses).T.reshape(shape)
+    return {
+        "losses": {
+            lr: {
+                name: losses[v, i].tolist()  # (seed, step)
+                for v, name in enumerate(VARIANTS)
+            }
+            for i, lr in enumerate(lrs)
+        },
+        "settings": dict(blocks=L, width=n, points=x.shape[-1], seeds=seeds),
+    }
 
 
 def plot(results):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8))
-    for i, (name, runs) in enumerate(results.items()):
+    (lr, main), (small_lr, small) = results["losses"].items()
+    top, nan = 1e5, 20.0  # the left panel's ceiling; where NaN is drawn
+    for i, (name, runs) in enumerate(main.items()):
         color = f"C{i}"
         losses = torch.tensor(runs)  # (seed, step)
         if losses.isfinite().all():  # median over the seeds, and the range
             steps = range(losses.shape[1])
-            left.plot(steps, losses.median(0).values, color=color)
+            left.plot(steps, losses.median(0).values, color=color, label=name)
             lo, hi = losses.min(0).values, losses.max(0).values
             left.fill_between(steps, lo, hi, color=color, alpha=0.25)
         else:  # each run until its loss becomes NaN
-            for run in runs:
+            for k, run in enumerate(runs):
                 finite = [v for v in run if math.isfinite(v)]
-                left.plot(finite, "-", color=color)
-                left.plot(len(finite) - 1, finite[-1], "x", color=color)
-        last = [r[-1] if math.isfinite(r[-1]) else 20.0 for r in runs]
-        right.plot(last, [i] * len(last), "o", color=color, alpha=0.8)
-    left.annotate(
-        "x: the next loss is NaN",
-        (0.97, 0.97),
-        xycoords="axes fraction",
-        ha="right",
-        va="top",
-        fontsize="small",
-    )
+                left.plot(finite, "-", color=color, label=None if k else name)
+                last, above = finite[-1], finite[-1] > top
+                left.plot(
+                    len(finite) - 1,
+                    min(last, top),
+                    "^" if above else "x",
+                    color=color,
+                    clip_on=False,
+                )
+        for runs_at, fill in ((main, color), (small, "none")):
+            last = [
+                r[-1] if math.isfinite(r[-1]) else nan for r in runs_at[name]
+            ]
+            right.plot(
+                last,
+                [i] * len(last),
+                "o",
+                color=color,
+                markerfacecolor=fill,
+                alpha=0.8,
+                linestyle="none",
+            )
     left.set_yscale("log")
-    left.set_ylim(1e-4, 1e4)
+    left.set_ylim(1e-4, top)
     left.set_xlabel("SGD step")
     left.set_ylabel("training loss (median, range over seeds)")
-    left.set_title("16 blocks of width 32, 3 seeds each")
+    left.set_title(f"Learning rate {lr}")
+    left.legend(
+        title="x: the next loss is NaN (\u25b2: above the chart)",
+        title_fontsize="x-small",
+        fontsize="x-small",
+        loc="upper right",
+        ncol=2,
+    )
     right.set_xscale("log")
-    right.set_yticks(range(len(results)), list(results), fontsize="small")
+    right.set_yticks(range(len(main)), list(main), fontsize="small")
     for i, label in enumerate(right.get_yticklabels()):
         label.set_color(f"C{i}")  # the colours of the left panel
     right.invert_yaxis()
-    right.axvline(20.0, color="grey", linestyle=":")
+    right.axvline(nan, color="grey", linestyle=":")
     right.annotate(
         "NaN",
-        (20.0, 1),
+        (nan, 1),
         xytext=(0, 8),
         textcoords="offset points",
         ha="center",
         fontsize="small",
         color="grey",
     )
+    right.plot([], [], "ko", label=f"learning rate {lr}")
+    right.plot([], [], "ko", markerfacecolor="none", label=f"{small_lr}")
+    right.legend(fontsize="x-small", loc="upper left")
     right.set_xlabel("loss after the last step")
     right.set_title("Final loss, one dot per seed")
     for ax in (left, right):
@@ -177,11 +230,13 @@ def plot(results):
 
 def main(out_dir: Path) -> dict:
     results = train()
-    for name, runs in results.items():
-        print(
-            f"{name:28s} "
-            + "  ".join(f"{r[0]:.3g} -> {r[-1]:.3g}" for r in runs)
-        )
+    for lr, variants in results["losses"].items():
+        print(f"learning rate {lr}:")
+        for name, runs in variants.items():
+            print(
+                f"  {name:28s} "
+                + "  ".join(f"{r[0]:.3g} -> {r[-1]:.3g}" for r in runs)
+            )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 

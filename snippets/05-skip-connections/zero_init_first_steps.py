@@ -49,7 +49,7 @@ def fixup(g, L, n, dim):
             p[f"bias {k}{l}"] = torch.zeros(1)  # scalar biases
 
     def block(x, l):
-        h = torch.relu(torch.relu(x) + p[f"bias a{l}"]) @ p[f"W1 {l}"].T
+        h = (torch.relu(x) + p[f"bias a{l}"]) @ p[f"W1 {l}"].T
         h = torch.relu(h + p[f"bias b{l}"]) + p[f"bias c{l}"]
         f = p[f"multiplier {l}"] * (h @ p[f"W2 {l}"].T) + p[f"bias d{l}"]
         return x + f
@@ -90,6 +90,14 @@ def zero_gamma(g, L, n, dim):
     return p, block
 
 
+SCHEMES = {
+    "Fixup": fixup,
+    "SkipInit / ReZero": rezero,
+    "torchvision zero_init_residual": zero_gamma,
+}
+# --8<-- [end:core]
+
+
 def first_steps(scheme, L=4, n=32, steps=3, lr=0.1, seed=0):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
@@ -117,18 +125,8 @@ def first_steps(scheme, L=4, n=32, steps=3, lr=0.1, seed=0):
     return {"identity error": identity_error, "gradient norms": norms}
 
 
-SCHEMES = {
-    "Fixup": fixup,
-    "SkipInit / ReZero": rezero,
-    "torchvision zero_init_residual": zero_gamma,
-}
-
-
 def experiment():
     return {name: first_steps(scheme) for name, scheme in SCHEMES.items()}
-
-
-# --8<-- [end:core]
 
 
 def group(name):
