@@ -1,8 +1,10 @@
-"""Snippets, hooks, tests and tools are formatted and lint-clean (ruff, pyproject.toml)."""
+"""Snippets, hooks, tests and tools are formatted and lint-clean (ruff, pyproject.toml); lab
+code fits the page."""
 
 import subprocess
 import sys
 
+import jupytext
 from conftest import ROOT
 
 PATHS = ["snippets", "hooks", "tests", "tools"]
@@ -21,3 +23,19 @@ def test_ruff_check():
 def test_ruff_format():
     proc = ruff("format", "--check", "--no-cache")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# A lab's code cell shows about 79 characters on the page before it scrolls sideways.
+LAB_CODE_WIDTH = 79
+
+
+def test_lab_code_fits_the_page():
+    too_wide = [
+        f"{lab.name}: {line}"
+        for lab in sorted((ROOT / "docs/labs").glob("*.py"))
+        for cell in jupytext.read(lab).cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > LAB_CODE_WIDTH
+    ]
+    assert not too_wide, "\n".join(too_wide)

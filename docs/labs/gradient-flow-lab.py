@@ -50,7 +50,7 @@
 # case of vanishing gradients.
 
 # %%
-# ======================= CHANGE THESE, THEN RE-RUN ALL CELLS =======================
+# ==================== CHANGE THESE, THEN RE-RUN ALL CELLS ====================
 DEPTH = 20  # hidden layers
 WIDTH = 64  # units per hidden layer
 ACTIVATION = "sigmoid"  # "sigmoid", "tanh" or "relu"
@@ -59,7 +59,7 @@ GAIN = 1.0  # multiplies every initial weight
 LR = 0.1  # SGD learning rate
 STEPS = 150  # full-batch SGD steps
 SEED = 0  # seeds the task and the weights
-# ===================================================================================
+# =============================================================================
 
 # %% [markdown]
 # ## The network and the task
@@ -104,7 +104,7 @@ def make_task(g, n=512, dim=16):
 
 
 def init_layer(layer, init, gain, g):
-    """Initialize one nn.Linear in place with the named scheme, weights times gain."""
+    """Initialize one nn.Linear in place: named scheme, weights times gain."""
     if init == "pytorch default":  # what nn.Linear.reset_parameters does
         nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
         bound = 1 / math.sqrt(layer.in_features)
@@ -124,7 +124,7 @@ def init_layer(layer, init, gain, g):
 
 
 def make_mlp(activation, init, gain, g, depth, width, dim=16):
-    """An MLP: depth hidden Linear+activation layers of width units, then 2 outputs."""
+    """MLP: depth hidden Linear+activation layers of width units, 2 outputs."""
     sizes = [dim] + [width] * depth + [2]
     layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     for layer in layers:
@@ -138,7 +138,7 @@ def make_mlp(activation, init, gain, g, depth, width, dim=16):
 
 
 def build(activation, init, gain, depth=DEPTH, width=WIDTH, seed=SEED):
-    """The task and a freshly initialized MLP, both drawn from one seeded generator."""
+    """The task and a fresh MLP, both drawn from one seeded generator."""
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     return make_mlp(activation, init, gain, g, depth, width), x, y
@@ -146,7 +146,8 @@ def build(activation, init, gain, depth=DEPTH, width=WIDTH, seed=SEED):
 
 model, x, y = build(ACTIVATION, INIT, GAIN)
 print(
-    f"{DEPTH} hidden layers of {WIDTH} units, {ACTIVATION}, {INIT} init, gain {GAIN}"
+    f"{DEPTH} hidden layers of {WIDTH} units, {ACTIVATION}, "
+    f"{INIT} init, gain {GAIN}"
 )
 print(
     f"task: {len(x)} points, {x.shape[1]} inputs, "
@@ -178,7 +179,7 @@ print(
 
 # %%
 def probe(model, x, y):
-    """Activation std of each hidden layer and weight-gradient norm of each Linear."""
+    """Activation std per hidden layer, weight-gradient norm per Linear."""
     stds, h = [], x
     for module in model:
         h = module(h)
@@ -197,13 +198,13 @@ def probe(model, x, y):
 
 
 def positive(values):
-    """Values to plot on a log axis: zeros (underflow), inf and NaN become gaps."""
+    """Values for a log axis: zeros (underflow), inf and NaN become gaps."""
     values = np.asarray(values, dtype=float)
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
 def growth(stds):
-    """Average factor by which the activation std changes from one layer to the next."""
+    """Average factor by which the activation std changes per layer."""
     if len(stds) < 2:
         return float("nan")  # one hidden layer: nothing to compare
     return (stds[-1] / stds[0]) ** (1 / (len(stds) - 1))
@@ -218,14 +219,17 @@ def ratio(first, last):
 
 stds, grads = probe(model, x, y)
 print(
-    f"activation std:     layer 1 {stds[0]:.3g}, layer {DEPTH} {stds[-1]:.3g}, "
+    f"activation std:     layer 1 {stds[0]:.3g}, "
+    f"layer {DEPTH} {stds[-1]:.3g}, "
     f"growth per layer {growth(stds):.3g}"
 )
 print(
-    f"weight-grad norm:   layer 1 {grads[0]:.3g}, layer {DEPTH} {grads[-1]:.3g}"
+    f"weight-grad norm:   layer 1 {grads[0]:.3g}, "
+    f"layer {DEPTH} {grads[-1]:.3g}"
 )
 print(
-    f"ratio layer 1 / layer {DEPTH} gradient norm: {ratio(grads[0], grads[-1])}"
+    f"ratio layer 1 / layer {DEPTH} gradient norm: "
+    f"{ratio(grads[0], grads[-1])}"
 )
 
 layers = np.arange(1, DEPTH + 1)
@@ -268,7 +272,7 @@ plt.show()
 
 # %%
 def train(model, x, y, lr=LR, steps=STEPS):
-    """Full-batch SGD, w <- w - lr * dL/dw; stops early if the loss is not finite."""
+    """Full-batch SGD, w <- w - lr * dL/dw; stops on a non-finite loss."""
     linears = [m for m in model if isinstance(m, nn.Linear)]
     start = [m.weight.detach().clone() for m in linears]
     losses = []
@@ -292,7 +296,7 @@ def train(model, x, y, lr=LR, steps=STEPS):
 
 
 def plot_losses(ax, losses, label):
-    """One loss curve; a run that hit NaN/inf is cut there and marked with a cross."""
+    """One loss curve; a NaN/inf run is cut there and marked with a cross."""
     finite = [v for v in losses if math.isfinite(v)]
     (line,) = ax.plot(range(len(finite)), finite, label=label)
     if not finite:  # not even the first loss was finite: nothing to draw
@@ -317,7 +321,7 @@ def plot_losses(ax, losses, label):
 
 
 def loss_axis(ax, runs):
-    """Log y-axis if the finite losses span more than a factor of 10, else linear."""
+    """Log y-axis if the finite losses span more than 10x, else linear."""
     finite = [v for r in runs for v in r["losses"] if math.isfinite(v)]
     log = bool(finite) and max(finite) > 10 * min(finite)
     ax.set_yscale("log" if log else "linear")
@@ -325,11 +329,12 @@ def loss_axis(ax, runs):
 
 
 def describe(run):
-    """One line: loss at the start and the end, NaN step if any, final accuracy."""
+    """One line: first and last loss, NaN step if any, final accuracy."""
     losses = run["losses"]
     if math.isfinite(losses[-1]):
         return (
-            f"loss {losses[0]:.3g} -> {losses[-1]:.3g} after {len(losses)} steps, "
+            f"loss {losses[0]:.3g} -> {losses[-1]:.3g} "
+            f"after {len(losses)} steps, "
             f"training accuracy {run['accuracy']:.2f}"
         )
     return f"loss {losses[0]:.3g} -> NaN at step {len(losses) - 1}"
@@ -348,7 +353,8 @@ if math.isfinite(run["losses"][-1]):
     )
 else:
     print(
-        "relative change of the weights: meaningless, weights are no longer finite"
+        "relative change of the weights: meaningless, "
+        "weights are no longer finite"
     )
 
 fig, ax = plt.subplots(figsize=(9, 3.5))

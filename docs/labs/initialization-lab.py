@@ -89,10 +89,12 @@ def init_linear(layer, scheme, g):
     if scheme == "std 0.01":
         nn.init.normal_(w, 0.0, 0.01, generator=g)
     elif scheme == "xavier":
-        nn.init.xavier_normal_(w, generator=g)  # Glorot's: variance 2/(n_in+n_out)
+        # Glorot's: variance 2/(n_in+n_out)
+        nn.init.xavier_normal_(w, generator=g)
     elif scheme == "he":
         nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)
-    elif scheme in ("orthogonal", "lsuv"):  # gain: 5/3 for tanh, sqrt(2) for ReLU
+    elif scheme in ("orthogonal", "lsuv"):
+        # gain: 5/3 for tanh, sqrt(2) for ReLU
         gain = nn.init.calculate_gain(ACTIVATION)
         nn.init.orthogonal_(w, gain=gain, generator=g)
     else:
@@ -102,7 +104,7 @@ def init_linear(layer, scheme, g):
 
 @torch.no_grad()
 def lsuv_(model, x, tol=0.1, max_iter=10):
-    """LSUV (Mishkin & Matas 2015): scale each layer until its outputs have variance 1."""
+    """LSUV (Mishkin & Matas 2015): scale each layer to output variance 1."""
     h = x
     for module in model:
         if isinstance(module, nn.Linear):
@@ -135,7 +137,9 @@ def build(scheme):
     return x, y, make_mlp(scheme, g, x)
 
 
-print(f"{DEPTH} hidden layers of {WIDTH} {ACTIVATION} units; comparing {INITS}")
+print(
+    f"{DEPTH} hidden layers of {WIDTH} {ACTIVATION} units; comparing {INITS}"
+)
 
 # %% [markdown]
 # ## Activations, layer by layer
@@ -178,18 +182,26 @@ fig, axes = plt.subplots(rows, 3, figsize=(10, 3 * rows), squeeze=False)
 axes = axes.flatten()
 for ax in axes[len(INITS) :]:
     ax.axis("off")
-print(f"{'init':16s} " + " ".join(f"std@{d:<3d}" for d in shown) + f"  {label}@{DEPTH}")
+print(
+    f"{'init':16s} "
+    + " ".join(f"std@{d:<3d}" for d in shown)
+    + f"  {label}@{DEPTH}"
+)
 for ax, scheme in zip(axes, INITS):
     x, y, model = build(scheme)
     with torch.no_grad():
         acts = forward_record(model, x)
     for d in shown:
         a = acts[d - 1].flatten()
-        lo, hi = (-1, 1) if ACTIVATION == "tanh" else (0, max(a.max().item(), 1e-6))
+        lo, hi = (
+            (-1, 1) if ACTIVATION == "tanh" else (0, max(a.max().item(), 1e-6))
+        )
         counts = torch.histc(a, bins=50, min=lo, max=hi)
         centres = torch.linspace(lo, hi, 50)
         shade = plt.cm.viridis(1 - d / DEPTH)
-        ax.plot(centres, counts / counts.sum(), color=shade, label=f"layer {d}")
+        ax.plot(
+            centres, counts / counts.sum(), color=shade, label=f"layer {d}"
+        )
     ax.set_title(scheme)
     ax.set_xlabel("activation")
     stds = " ".join(f"{acts[d - 1].std().item():7.3g}" for d in shown)
@@ -216,14 +228,17 @@ plt.show()
 def grad_norms(model, x, y):
     model.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()
-    return [m.weight.grad.norm().item() for m in model if isinstance(m, nn.Linear)]
+    return [
+        m.weight.grad.norm().item() for m in model if isinstance(m, nn.Linear)
+    ]
 
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for scheme in INITS:
     x, y, model = build(scheme)
-    # float64 here, so that gradients below 1e-38 are measured, not rounded to 0
-    norms = grad_norms(model.double(), x.double(), y)[:-1]  # hidden layers only
+    # float64 here, so gradients below 1e-38 are measured, not rounded to 0
+    # hidden layers only
+    norms = grad_norms(model.double(), x.double(), y)[:-1]
     ax.plot(range(1, DEPTH + 1), norms, "o-", markersize=3, label=scheme)
     ratio = f"{norms[0] / norms[-1]:.2g}"
     print(f"{scheme:16s} layer 1 / layer {DEPTH} gradient norm: {ratio}")
@@ -255,7 +270,9 @@ def train(scheme):
             break
         model.zero_grad()
         loss.backward()
-        ratios.append((LR * first.weight.grad.std() / first.weight.std()).item())
+        ratios.append(
+            (LR * first.weight.grad.std() / first.weight.std()).item()
+        )
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(p.grad, alpha=-LR)

@@ -67,7 +67,7 @@
 # The defaults compare five 30-layer ReLU networks.
 
 # %%
-# ======================= CHANGE THESE, THEN RE-RUN ALL CELLS =======================
+# ==================== CHANGE THESE, THEN RE-RUN ALL CELLS ====================
 ARCHS = [
     "plain",
     "plain + batchnorm",
@@ -82,7 +82,7 @@ BRANCH_SCALE = 1.0  # multiplies every residual branch; try DEPTH ** -0.5
 LR = 0.05  # SGD learning rate
 STEPS = 100  # full-batch SGD steps
 SEED = 0  # seeds the task and the weights
-# ===================================================================================
+# =============================================================================
 
 # %% [markdown]
 # ## The networks and the task
@@ -283,7 +283,8 @@ def ratio(first, last):
 
 
 MARKERS = "os^Dv<>"
-legend_space = 0.04 + 0.05 * math.ceil((len(ARCHS) + 1) / 3)  # below the panels
+# below the panels
+legend_space = 0.04 + 0.05 * math.ceil((len(ARCHS) + 1) / 3)
 models, at_init = {}, {}
 for arch in ARCHS:
     models[arch], (x, y, x_test, y_test) = build(arch)
@@ -424,7 +425,8 @@ for arch in ARCHS:
     losses = train(model, x, y)
     eval_loss, _ = evaluate(model, x, y)  # eval mode, on the training points
     _, test_accuracy = evaluate(model, x_test, y_test)
-    _, grads_after, last_loss = probe(model, x, y)  # train mode, as SGD sees it
+    # train mode, as SGD sees it
+    _, grads_after, last_loss = probe(model, x, y)
     results[arch] = {
         "losses": losses,
         "last loss": last_loss,
@@ -433,7 +435,9 @@ for arch in ARCHS:
         "grads": grads_after,
     }
 
-print(f"After {STEPS} SGD steps, learning rate {LR} (ln 2 = {math.log(2):.3f})")
+print(
+    f"After {STEPS} SGD steps, learning rate {LR} (ln 2 = {math.log(2):.3f})"
+)
 print(
     f"{'':21s}{'first':>8s}{'last':>9s}{'eval':>9s}"
     f"{'held-out':>10s}{'grad ratio':>12s}"
