@@ -200,8 +200,11 @@ def test_noisy_batch_norm_trains_where_plain_diverges_and_the_landscape_is_smoot
     )
 
 
-@pytest.mark.parametrize("mode, iterations", [("train", 16), ("eval", 15)])
-def test_spectral_norm_registration_runs_16_power_iterations(mode, iterations):
+@pytest.mark.parametrize(
+    "mode, n_power_iterations, iterations", [("train", 1, 16), ("eval", 1, 15), ("train", 3, 18)]
+)
+def test_spectral_norm_registration_runs_16_power_iterations(mode, n_power_iterations, iterations):
+    """15 in the constructor, whatever n_power_iterations; n_power_iterations more in train mode."""
     layer = nn.Linear(64, 32, bias=False)
     nn.init.normal_(layer.weight, generator=torch.Generator().manual_seed(0))
     layer.train(mode == "train")
@@ -212,7 +215,7 @@ def test_spectral_norm_registration_runs_16_power_iterations(mode, iterations):
         v = nn.functional.normalize(w.new_empty(64).normal_(0, 1), dim=0)
     with torch.random.fork_rng():
         torch.manual_seed(5)
-        nn.utils.parametrizations.spectral_norm(layer)
+        nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=n_power_iterations)
     sn = layer.parametrizations.weight[0]
     matches = []
     for k in range(1, 21):
@@ -222,7 +225,11 @@ def test_spectral_norm_registration_runs_16_power_iterations(mode, iterations):
             matches.append(k)
     assert matches[0] == iterations
     assert_page_states(
-        PAGE, "runs 16 iterations", "(16 iterations)", "15 if the layer is in eval mode"
+        PAGE,
+        "runs 16 iterations",
+        "(16 iterations)",
+        "15 if the layer is in eval mode",
+        "whatever `n_power_iterations` is",
     )
 
 

@@ -57,6 +57,10 @@ def test_one_block_jacobian(run):
     worst_case = 2 ** (1 / 32) - 1
     assert worst_case == pytest.approx(math.log(2) / 32, rel=0.02)
     assert a * norm > 10 * worst_case
+    # mean square: branch terms (1 + s^2)^L - 1 times the direct term, below 1 only for
+    # s < sqrt(ln 2 / L); at s = 1/sqrt(L) they are e - 1 times it for large L, 1.68 at L = 32
+    assert math.sqrt(math.log(2)) == pytest.approx(0.83, abs=0.005)
+    assert (1 + 1 / 32) ** 32 - 1 > 1
     assert_page_states(
         PAGE,
         "one block of width 64",
@@ -73,6 +77,8 @@ def test_one_block_jacobian(run):
         f"$[{1 - a * norm:.3g}, {1 + a * norm:.3g}]$",
         f"$\\|J_i\\| < 2^{{1/32}} - 1 = {worst_case:.3g}$",
         f"$a\\|J\\| = {a * norm:.3g}$",
+        "$s \\lesssim 0.83/\\sqrt L$",
+        f"($e - 1 = {math.e - 1:.2f}$ times",
     )
 
 
@@ -116,6 +122,14 @@ def test_a_stack_of_32_blocks_at_initialization(run):
     # the per-unit offsets that batch norm subtracts, at the top of its stack
     offsets = measured["residual + BN (pre-activation)"]["offset share"]
     assert 0.2 < offsets < 0.4
+    # the control: per-unit centring with one scale recovers most of batch norm's gain
+    fwd_c, bwd_c = ratios("residual + centring, one scale")
+    assert bwd_c > 3 * bwd_sc and abs(bwd_c - bwd_bn) < 0.2 * bwd_bn
+    # no skips: chapter 4's plain batch-normalized network, exploding at ~1.2 per layer
+    fwd_pbn, bwd_pbn = ratios("plain + BN (no skip)")
+    per_layer_pbn = bwd_pbn ** (1 / (2 * depth))
+    assert fwd_pbn == pytest.approx(1, abs=0.01) and bwd_pbn > 1e5 > bwd
+    assert per_layer_pbn == pytest.approx(1.205, abs=0.01)  # chapter 4, ReLU
     fwd_orig, bwd_orig = ratios("original block + BN")
     assert 10 < fwd_orig < 100 and 10 < bwd_orig < 100
     # a zero last layer: exactly the identity
@@ -157,6 +171,12 @@ def test_a_stack_of_32_blocks_at_initialization(run):
         "almost five orders",
         "almost ten orders",
         f"(one finite draw here: ${fwd_s:.3g}$)",
+        f"| ${fwd_c:.3g}$ | $1 + 32 = 33$ | ${bwd_c:.3g}$ |",
+        f"grows by ${bwd_c:.3g}$, close to batch norm's ${bwd_bn:.3g}$",
+        f"| ${fwd_pbn:.2f}$ | $1$ | ${latex_sci(bwd_pbn)}$ |",
+        f"($q_{{32}} / q_0 = {fwd_pbn:.2f}$)",
+        f"${latex_sci(bwd_pbn)}$ over the 64 layers, ${per_layer_pbn:.3f}$ per layer",
+        "more\nthan five orders of magnitude",
     )
     # the misconception box and the summary quote the same gradient ratio
     assert PAGE.count(latex_sci(bwd)) >= 3
@@ -209,7 +229,7 @@ def test_which_deep_networks_train(run):
     assert (lr, small_lr) == (0.1, 0.001) and lr / small_lr == pytest.approx(100)
     assert list(r["losses"]) == [lr, small_lr]
     main, small = r["losses"][lr], r["losses"][small_lr]
-    assert len(module.VARIANTS) == len(main) == 6
+    assert len(module.VARIANTS) == len(main) == 7
     assert r["settings"] == dict(blocks=16, width=32, points=32, seeds=(0, 1, 2))
     steps = settings["steps"]
     assert steps == 40 and all(len(run_) == steps for runs in main.values() for run_ in runs)
@@ -234,6 +254,11 @@ def test_which_deep_networks_train(run):
     }
     assert max(max(v) for v in fixed.values()) < 0.15 < min(plain)
     assert max(fixed["residual + BN"]) < 1e-3
+    # batch norm without the skips: below the plain networks, far above residual + BN
+    plain_bn_first = [run_[0] for run_ in main["plain + BN"]]
+    plain_bn = [run_[-1] for run_ in main["plain + BN"]]
+    assert all(b < p for b, p in zip(plain_bn, plain))
+    assert all(b > 500 * f for b, f in zip(plain_bn, fixed["residual + BN"]))
     # a zero classifier: the first loss is exactly ln 2
     assert all(run_[0] == pytest.approx(math.log(2), abs=1e-6) for run_ in main["Fixup"])
     span = {k: f"between ${min(v):.3g}$ and ${max(v):.3g}$" for k, v in fixed.items()}
@@ -253,7 +278,7 @@ def test_which_deep_networks_train(run):
     worst = sorted(small_residual)
     assert_page_states(
         PAGE,
-        "Six networks of 16 blocks, each block two weight layers of width 32",
+        "Seven networks of 16 blocks, each block two weight layers of width 32",
         "(32 points labelled by a random teacher)",
         "40 full-batch",
         "steps, three seeds, at learning rate $0.1$ for all of them",
@@ -265,6 +290,9 @@ def test_which_deep_networks_train(run):
         f"${plain_first[0]:.3g}$, ${plain_first[1]:.3g}$ and ${plain_first[2]:.3g}$",
         f"to ${plain[0]:.3g}$, ${plain[1]:.3g}$ and ${plain[2]:.3g}$",
         "ends below $0.15$",
+        f"from ${plain_bn_first[0]:.3g}$, ${plain_bn_first[1]:.3g}$ and ${plain_bn_first[2]:.3g}$",
+        f"to ${plain_bn[0]:.3g}$, ${plain_bn[1]:.3g}$ and ${plain_bn[2]:.3g}$",
+        "more than $500$ times",
         "below $10^{-3}$ in every seed",
         span["residual, branch / sqrt(L)"],
         span["SkipInit / ReZero"],

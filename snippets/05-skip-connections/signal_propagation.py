@@ -34,6 +34,11 @@ def layer_scale(h):
     return h / h.pow(2).mean().sqrt()
 
 
+def centred_layer_scale(h):
+    """Batch norm's centring per unit, but one scale for the whole layer."""
+    return layer_scale(h - h.mean(0))
+
+
 def no_norm(h):
     return h
 
@@ -50,6 +55,7 @@ def original_block(x, W1, W2):
 
 BLOCKS = {  # x_(l+1) as a function of x_l, the block's weights and depth L
     "plain (no skip)": lambda x, W1, W2, L: branch(x, W1, W2),
+    "plain + BN (no skip)": lambda x, W1, W2, L: branch(x, W1, W2, batch_norm),
     "residual": lambda x, W1, W2, L: x + branch(x, W1, W2),
     "residual, branch / sqrt(L)": lambda x, W1, W2, L: (
         x + branch(x, W1, W2) / math.sqrt(L)
@@ -59,6 +65,9 @@ BLOCKS = {  # x_(l+1) as a function of x_l, the block's weights and depth L
     ),
     "residual + one scale per layer": lambda x, W1, W2, L: (
         x + branch(x, W1, W2, layer_scale)
+    ),
+    "residual + centring, one scale": lambda x, W1, W2, L: (
+        x + branch(x, W1, W2, centred_layer_scale)
     ),
     "original block + BN": lambda x, W1, W2, L: original_block(x, W1, W2),
     "residual, last layer zero": lambda x, W1, W2, L: (
@@ -109,6 +118,7 @@ def predictions(depth=32):
     blocks = range(depth + 1)
     return {
         "plain (no skip)": ([1.0] * (depth + 1), [1.0] * (depth + 1)),
+        "plain + BN (no skip)": (None, None),
         "residual": (
             [2.0**l for l in blocks],
             [2.0 ** ((depth - l) / 2) for l in blocks],
@@ -122,16 +132,23 @@ def predictions(depth=32):
             [1.0 + l for l in blocks],
             [math.sqrt((1 + depth) / (1 + l)) for l in blocks],
         ),
+        "residual + centring, one scale": ([1.0 + l for l in blocks], None),
         "original block + BN": (None, None),
         "residual, last layer zero": ([1.0] * (depth + 1), [1.0] * (depth + 1)),
     }
 
 
+# A control for the text, left out of the figure: how much of batch norm's
+# gradient gain comes from centring each unit
+CONTROLS = ("residual + centring, one scale",)
+
+
 def plot(results):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.1), sharex=True)
     predicted = predictions()
-    for i, (name, r) in enumerate(results.items()):
-        color = f"C{i}"
+    shown = [name for name in results if name not in CONTROLS]
+    for i, name in enumerate(shown):
+        r, color = results[name], f"C{i}"
         blocks = range(len(r["second moment"]))
         left.plot(blocks, r["second moment"], color=color, label=name)
         right.plot(blocks, r["gradient"], color=color, label=name)

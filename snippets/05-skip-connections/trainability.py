@@ -57,6 +57,8 @@ def recipe(name, W1, W2, head, L):
         net["skip"] = 0.0
     elif name == "residual + BN":
         net["bn"] = True
+    elif name == "plain + BN":
+        net["skip"], net["bn"] = 0.0, True
     elif name == "residual, branch / sqrt(L)":
         net["scale"] = L**-0.5
     elif name == "Fixup":  # Zhang et al. 2019, m = 2 layers per branch
@@ -74,6 +76,7 @@ VARIANTS = (
     "plain (no skip)",
     "residual",
     "residual + BN",
+    "plain + BN",  # next to residual + BN: the batch-normalized rows are contiguous
     "residual, branch / sqrt(L)",
     "Fixup",
     "SkipInit / ReZero",
