@@ -13,9 +13,10 @@ PAGE = page(CHAPTER)
 
 def test_batch_norm_by_hand_is_nn_batchnorm1d(run):
     r = run("batch_norm_by_hand")
-    # train output, running_mean, running_var, eval output: float64 rounding
+    # train output and its gradients, running_mean, running_var, eval output: float64 rounding
     assert set(r["max abs difference"]) == {
         "train output",
+        "gradients",
         "running_mean",
         "running_var",
         "eval output",
@@ -133,6 +134,12 @@ def test_deep_plain_networks_with_batch_norm_explode(run):
     # without batch norm the ReLU network's forward std drifts down
     relu_std = r["ReLU, He"]["activation std"]
     assert relu_std[-1] < relu_std[0] / 3
+    # ... and the tanh network's decays
+    tanh_std = r["tanh, Xavier"]["activation std"]
+    assert tanh_std[-1] < tanh_std[0] / 3
+    # the caption: "about four orders of magnitude" with ReLU, "almost two" with tanh
+    assert round(math.log10(ratio["ReLU, He, BN"])) == 4
+    assert 1.5 < math.log10(ratio["tanh, Xavier, BN"]) < 2
     assert_page_states(
         PAGE,
         latex_sci(ratio["ReLU, He, BN"]),
@@ -146,6 +153,7 @@ def test_deep_plain_networks_with_batch_norm_explode(run):
         f"measured, ${growth['ReLU, He, BN']:.3f}$ per layer",
         f"${growth['tanh, Xavier, BN']:.3f}$ with tanh",
         f"${ratio['tanh, Xavier, BN']:.3g}$ with tanh",
+        f"(${ratio['ReLU, He']:.3g}$ and ${ratio['tanh, Xavier']:.3g}$ from the last layer",
         f"from ${relu_std[0]:.2f}$ at",
         f"layer 1 to ${relu_std[-1]:.2f}$ at layer 50",
     )
@@ -254,6 +262,11 @@ def test_spectral_norm_estimate_and_vanishing(run):
     assert orth["per layer"] == pytest.approx(1, abs=1e-9)
     assert 0.9 < he["per layer"] < 1.1
     assert 1 < relu["max sigma_max"] < 1.1 and orth["max sigma_max"] == pytest.approx(1)
+    # the stack's bound: the product of the layers' sigma_max, slightly low estimates compounded
+    assert 1.2 < relu["product of sigma_max"] < 2
+    # the slowest convergence: the square matrix, whose top two singular values are closest
+    ratio = {shape: e["s2/s1"] for shape, e in errors.items()}
+    assert max(ratio, key=ratio.get) == (128, 128)
     d_relu, d_linear = relu["delta"], linear["delta"]
     # "about thirteen orders of magnitude" with ReLU, "about eight" without
     assert round(-math.log10(d_relu[0] / d_relu[-1])) == 13
@@ -264,6 +277,7 @@ def test_spectral_norm_estimate_and_vanishing(run):
         f"(${square['s2/s1']:.3f}$ for the square",
         f"${latex_sci(square['error'][-1], 2)}$ after 40",
         f"at most ${relu['max sigma_max']:.3f}$",
+        f"those values: ${relu['product of sigma_max']:.3g}$ for the 30 layers",
         f"factor ${relu['per layer']:.3f}$ per layer",
         latex_sci(d_relu[0] / d_relu[-1]),
         f"by ${linear['per layer']:.3f}$ per layer",

@@ -1,4 +1,4 @@
-"""No Python example on a page escapes testing.
+"""No Python example on a page escapes testing, or the width of the page.
 
 pytest-codeblocks runs a fence only if its info string is exactly `python` (or sh/bash);
 ` ```py `, ` ```python title="x" ` and the like are skipped without a word. A Python fence
@@ -31,3 +31,20 @@ def test_every_python_fence_is_run(page):
         )
         for match in includes:
             assert (ROOT / match.group(1)).exists(), f"{where}: no such snippet {match.group(1)}"
+
+
+# A code block on a chapter page shows 80 characters before it scrolls sideways; snippets
+# are held to the same width by snippets/ruff.toml.
+CODE_WIDTH = 80
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_python_fences_fit_the_page(page):
+    too_wide = [
+        f"{page.relative_to(ROOT)}:{block.lineno + 1}: {line}"
+        for block in extract_from_file(page)
+        if PYTHON_LIKE.match(block.syntax.strip())
+        for line in block.code.splitlines()
+        if len(line) > CODE_WIDTH and not INCLUDE.match(line.strip())
+    ]
+    assert not too_wide, "\n".join(too_wide)

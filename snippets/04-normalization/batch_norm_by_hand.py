@@ -56,12 +56,25 @@ def compare_with_pytorch(steps=5, batch=16, features=4, seed=0):
         torch.zeros(features, dtype=F64),
         torch.ones(features, dtype=F64),
     )
-    worst = {"train output": 0.0}
+    worst = {"train output": 0.0, "gradients": 0.0}
     for _ in range(steps):  # features with means 3 and spreads 2
         x = 3 + 2 * torch.randn(batch, features, generator=g, dtype=F64)
-        ours = batch_norm_train(x, gamma, beta, mean, var, 0.1, 1e-5)
-        diff = (ours - bn(x)).abs().max().item()
+        w = torch.randn(batch, features, generator=g, dtype=F64)  # any loss
+        leaves = [t.detach().requires_grad_() for t in (x, gamma, beta)]
+        ours = batch_norm_train(*leaves, mean, var, 0.1, 1e-5)
+        x_pt = x.detach().requires_grad_()
+        theirs = bn(x_pt)
+        diff = (ours - theirs).abs().max().item()
         worst["train output"] = max(worst["train output"], diff)
+        # the backward pass too: d(loss)/dx, d/dgamma, d/dbeta by autograd
+        ours_grads = torch.autograd.grad((ours * w).sum(), leaves)
+        bn.zero_grad()
+        (theirs * w).sum().backward()
+        theirs_grads = (x_pt.grad, bn.weight.grad, bn.bias.grad)
+        for a, b in zip(ours_grads, theirs_grads):
+            worst["gradients"] = max(
+                worst["gradients"], (a - b).abs().max().item()
+            )
     worst["running_mean"] = (mean - bn.running_mean).abs().max().item()
     worst["running_var"] = (var - bn.running_var).abs().max().item()
     bn.eval()

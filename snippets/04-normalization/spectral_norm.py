@@ -14,6 +14,7 @@ weights).
 Run: python snippets/04-normalization/spectral_norm.py [OUT_DIR]
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def sigma_estimates(layer, x, passes):
 
 
 def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
-    """||dL/dz_l|| per layer, and the largest sigma_max of the weights used."""
+    """||dL/dz_l|| per layer, and the sigma_max of each weight used."""
     layers = []
     for l in range(depth):
         layer, g = make_layer(width, width, init, seed + l, sn)
@@ -79,7 +80,7 @@ def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
     (h * target).sum().backward()  # a random linear loss
     with torch.no_grad():  # eval mode: read the weight without an iteration
         sigmas = [torch.linalg.matrix_norm(m.eval().weight, 2) for m in layers]
-    return [z.grad.norm().item() for z in zs], max(sigmas).item()
+    return [z.grad.norm().item() for z in zs], [s.item() for s in sigmas]
 
 
 # --8<-- [end:core]
@@ -98,10 +99,11 @@ def experiment(passes=40):
         }
     stacks = {}
     for name, (init, activation, sn) in STACKS.items():
-        deltas, top = gradient_through_stack(init, activation, sn)
+        deltas, sigmas = gradient_through_stack(init, activation, sn)
         stacks[name] = {
             "delta": deltas,
-            "max sigma_max": top,
+            "max sigma_max": max(sigmas),
+            "product of sigma_max": math.prod(sigmas),  # bounds the whole stack
             "per layer": (deltas[0] / deltas[-1]) ** (1 / (len(deltas) - 1)),
         }
     return {"sigma error": errors, "stacks": stacks}
