@@ -139,6 +139,7 @@ def test_a_stack_of_32_blocks_at_initialization(run):
     # the plain stack keeps the scale on average: within a factor of 4
     fwd_p, bwd_p = ratios("plain (no skip)")
     assert 0.25 < fwd_p < 4 and 0.25 < bwd_p < 4
+    assert round(1 / fwd_p) == 4  # "loses a factor of about 4 in variance"
     # the ReLU after the sum: the direct path is open for few coordinates
     open_ = measured["original block + BN"]["identity path open"]
     assert 0.05 < open_ < 0.25
@@ -170,6 +171,8 @@ def test_a_stack_of_32_blocks_at_initialization(run):
         f"other ${100 - 100 * open_:.0f}\\%$",
         "almost five orders",
         "almost ten orders",
+        f"over the {2 * depth} layers",
+        f"about 4 in variance over {2 * depth} layers of width {settings['width']}",
         f"(one finite draw here: ${fwd_s:.3g}$)",
         f"| ${fwd_c:.3g}$ | $1 + 32 = 33$ | ${bwd_c:.3g}$ |",
         f"grows by ${bwd_c:.3g}$, close to batch norm's ${bwd_bn:.3g}$",
@@ -231,6 +234,12 @@ def test_which_deep_networks_train(run):
     main, small = r["losses"][lr], r["losses"][small_lr]
     assert len(module.VARIANTS) == len(main) == 7
     assert r["settings"] == dict(blocks=16, width=32, points=32, seeds=(0, 1, 2))
+    blocks = r["settings"]["blocks"]
+    assert_page_states(
+        PAGE,
+        f"yet {2 * blocks + 2} weight layers (a stem, two per block and a",
+        f"$W_1$ scaled by ${blocks}^{{-1/2}}$",  # Fixup: L^(-1/(2m-2)), m = 2
+    )
     steps = settings["steps"]
     assert steps == 40 and all(len(run_) == steps for runs in main.values() for run_ in runs)
     finite = {
@@ -314,6 +323,9 @@ def test_highway_gate_bias(run):
     }
     assert (settings["L"], settings["n"], settings["steps"], settings["lr"]) == (30, 32, 60, 0.5)
     assert len(settings["seeds"]) == 3
+    inputs = defaults("highway_gate_bias", "make_task")["n"]
+    assert inputs == 32
+    assert_page_states(PAGE, f"the\n{inputs} inputs", f"for all {inputs} inputs")
     assert all(len(run_) == 60 for h in highway.values() for run_ in h["losses"])
 
     def geo(values):
