@@ -183,6 +183,10 @@ def test_a_stack_of_32_blocks_at_initialization(run):
     )
     # the misconception box and the summary quote the same gradient ratio
     assert PAGE.count(latex_sci(bwd)) >= 3
+    # ... and the summary the plain batch-normalized one, next to batch norm with skips
+    assert_page_states(
+        PAGE, f"(${latex_sci(bwd_pbn)}$ over 64 layers); with the skips it grows by ${bwd_bn:.3g}$"
+    )
 
 
 def test_zero_initialized_branches(run):
