@@ -187,6 +187,9 @@ def test_noisy_batch_norm_trains_where_plain_diverges_and_the_landscape_is_smoot
     assert 1e5 <= along["plain"][-1] < 1e6  # "hundreds of thousands"
     assert along["plain"][-1] > 1e4 * along["BN"][-1]
     assert min(along["BN"]) < min(along["plain"])
+    # both first fall, the batch-normalized one to about half its starting loss
+    assert min(along["plain"]) < along["plain"][0] and min(along["BN"]) < along["BN"][0]
+    assert 0.4 < min(along["BN"]) / r["loss at init"]["BN"] < 0.65
     assert_page_states(
         PAGE,
         "move by less than $10^{-7}$ per step",
@@ -238,6 +241,7 @@ def test_spectral_norm_registration_runs_16_power_iterations(mode, n_power_itera
         "(16 iterations)",
         "15 if the layer is in eval mode",
         "whatever `n_power_iterations` is",
+        "15 + `n_power_iterations` in general",
     )
 
 

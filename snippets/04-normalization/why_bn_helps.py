@@ -8,7 +8,7 @@ on every seed; with batch norm it trains. A third variant adds noise after
 every batch norm layer, a fresh random per-unit scale and shift at every step,
 so that the distribution of every layer's input keeps moving (simpler than the
 "noisy BatchNorm" of Santurkar et al. 2018, whose noise is drawn per example).
-At learning rate 1 it still trains, to a loss up to five times batch norm's;
+At learning rate 1 it still trains, to a loss up to about five times batch norm's;
 at 0.03, where the plain network trains, it ends above the plain one.
 The right panel walks from the initialization along the negative gradient:
 the loss of the plain network rises steeply past a short distance, the
@@ -157,6 +157,9 @@ def experiment():
     r["distances"] = distances
     r["along gradient"] = {
         v: loss_along_gradient(v, distances) for v in ("plain", "BN")
+    }
+    r["loss at init"] = {
+        v: loss_along_gradient(v, [0.0])[0] for v in ("plain", "BN")
     }
     return r
 
