@@ -25,18 +25,16 @@ import snippet_runner  # beside this file: mkdocs puts a hook's folder on sys.pa
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
+snippet_runner.fix_numerics()  # every snippet this build runs inherits them
+
 CACHE_DIR = ".cache/figures"
 PLACEHOLDER = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
 
 
 def run_snippet(snippet: Path, out_dir: Path) -> subprocess.CompletedProcess:
     """Run one snippet as a reader does: a fresh interpreter, with the build's numerics."""
-    env = {**os.environ, **snippet_runner.FIXED_NUMERICS}
     return subprocess.run(
-        [sys.executable, str(snippet), str(out_dir)],
-        capture_output=True,
-        text=True,
-        env=env,
+        [sys.executable, str(snippet), str(out_dir)], capture_output=True, text=True
     )
 
 

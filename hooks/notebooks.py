@@ -8,14 +8,12 @@ mkdocs-jupyter executes and renders them. This hook converts each to ``<name>.ip
 
 from __future__ import annotations
 
-import os
-
 import jupytext
 import snippet_runner  # beside this file
 from mkdocs.structure.files import File, Files
 
 # mkdocs-jupyter starts the labs' kernels from this process: give them the snippets' numerics.
-os.environ.update(snippet_runner.FIXED_NUMERICS)
+snippet_runner.fix_numerics()
 
 
 def on_files(files: Files, config) -> Files:

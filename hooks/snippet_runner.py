@@ -34,27 +34,17 @@ FIXED_NUMERICS = {
 }
 
 
-@contextlib.contextmanager
-def fixed_numerics_env():
-    """Set FIXED_NUMERICS in os.environ while the fork server starts, which copies it."""
-    saved = {key: os.environ.get(key) for key in FIXED_NUMERICS}
+def fix_numerics():
+    """Put FIXED_NUMERICS in os.environ, before torch loads: every process started from here
+    on (the fork server and its snippets, a snippet run alone, a lab's kernel) inherits it."""
     os.environ.update(FIXED_NUMERICS)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key)
-            else:
-                os.environ[key] = value
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
     """A pool whose every task runs in a new fork of the preloaded server."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    with fixed_numerics_env():
-        forkserver.ensure_running()
+    forkserver.ensure_running()
     return ProcessPoolExecutor(
         workers,
         mp_context=context,

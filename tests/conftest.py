@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkd
 # every build, snippet and notebook kernel the tests start: in-process and built figures come
 # from the same floats. One thread also matters for speed: xdist runs two workers on two cores,
 # and torch's thread pools competing for them slowed runs by up to 50x.
-from snippet_runner import FIXED_NUMERICS  # noqa: E402
+from snippet_runner import fix_numerics  # noqa: E402
 
-os.environ.update(FIXED_NUMERICS)
+fix_numerics()
 
 import pytest  # noqa: E402
 from figures import find_snippets  # noqa: E402

@@ -48,9 +48,8 @@ def experiment(n=64, depth=32, seed=0):
         "I + J (block)": torch.linalg.svdvals(I + J),
         f"I + J/sqrt({depth})": torch.linalg.svdvals(I + a * J),
     }
-    rounding = (
-        1e-9  # float64 rounds a singular value of exactly 1 to 1 +- 1e-16
-    )
+    # float64 rounds a singular value of exactly 1 to 1 +- 1e-16
+    rounding = 1e-9
     block = spectra["I + J (block)"]
     eigenvalues = torch.linalg.eigvals(J)  # complex in general
     scales = torch.linspace(0, 1.2, 121, dtype=torch.float64)

@@ -1,14 +1,15 @@
 """Which deep residual MLPs train: an identity skip alone is not enough.
 
-Six networks of 16 blocks (two weight layers each, width 32) learn the same
+Seven networks of 16 blocks (two weight layers each, width 32) learn the same
 small task with plain SGD, 40 full-batch steps, three seeds each. At learning
-rate 0.1, the same for all: without skips the loss falls slowly; with identity
-skips and He-initialized branches, but nothing that keeps the branches small,
-the first loss is huge and training diverges to NaN within two steps; batch
-norm in the branch, a 1/sqrt(L) branch scale, Fixup and SkipInit/ReZero all
-train. The same runs at a 100 times smaller learning rate show what a small
-step does instead. All 36 networks are trained at once: every tensor has a
-leading axis with one entry per network.
+rate 0.1, the same for all: without skips the loss falls slowly, with batch
+norm but no skips faster, yet far behind the residual networks with it; with
+identity skips and He-initialized branches, but nothing that keeps the
+branches small, the first loss is huge and training diverges to NaN within two
+steps; batch norm in the branch, a 1/sqrt(L) branch scale, Fixup and
+SkipInit/ReZero all train. The same runs at a 100 times smaller learning rate
+show what a small step does instead. All 42 networks are trained at once:
+every tensor has a leading axis with one entry per network.
 
 Run: python snippets/05-skip-connections/trainability.py [OUT_DIR]
 """
@@ -76,7 +77,7 @@ VARIANTS = (
     "plain (no skip)",
     "residual",
     "residual + BN",
-    "plain + BN",  # next to residual + BN: the batch-normalized rows are contiguous
+    "plain + BN",
     "residual, branch / sqrt(L)",
     "Fixup",
     "SkipInit / ReZero",
@@ -113,8 +114,11 @@ def init(L, n, dim, seeds, lrs):
     step = {k: lr for k in p}  # the learning rate of each parameter tensor
     for k in ("scale", "b"):  # trained only where the recipe says so
         step[k] = lr * per_network(k in net["learns"] for net in nets)
-    with_bn = [i for i, net in enumerate(nets) if net["bn"]]  # contiguous
+    with_bn = [i for i, net in enumerate(nets) if net["bn"]]
     i, j = with_bn[0], with_bn[-1] + 1
+    assert with_bn == list(range(i, j)), (
+        "list the BN variants next to each other"
+    )
 
     def norm(h):  # batch norm in networks i to j - 1 only
         return torch.cat((h[:i], batch_norm(h[i:j]), h[j:]))
