@@ -50,7 +50,7 @@
 # case of vanishing gradients.
 
 # %%
-# ==================== CHANGE THESE, THEN RE-RUN ALL CELLS ====================
+# =================== CHANGE THESE, THEN RE-RUN ALL CELLS ===================
 DEPTH = 20  # hidden layers
 WIDTH = 64  # units per hidden layer
 ACTIVATION = "sigmoid"  # "sigmoid", "tanh" or "relu"
@@ -59,7 +59,7 @@ GAIN = 1.0  # multiplies every initial weight
 LR = 0.1  # SGD learning rate
 STEPS = 150  # full-batch SGD steps
 SEED = 0  # seeds the task and the weights
-# =============================================================================
+# ===========================================================================
 
 # %% [markdown]
 # ## The network and the task
@@ -104,7 +104,7 @@ def make_task(g, n=512, dim=16):
 
 
 def init_layer(layer, init, gain, g):
-    """Initialize one nn.Linear in place: named scheme, weights times gain."""
+    """Initialize one nn.Linear in place: named scheme, weights x gain."""
     if init == "pytorch default":  # what nn.Linear.reset_parameters does
         nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
         bound = 1 / math.sqrt(layer.in_features)
@@ -124,7 +124,7 @@ def init_layer(layer, init, gain, g):
 
 
 def make_mlp(activation, init, gain, g, depth, width, dim=16):
-    """MLP: depth hidden Linear+activation layers of width units, 2 outputs."""
+    """MLP: depth hidden Linear+activation layers of width units, 2 out."""
     sizes = [dim] + [width] * depth + [2]
     layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     for layer in layers:
@@ -343,8 +343,8 @@ def describe(run):
 run = train(model, x, y)
 print(describe(run))
 print(
-    f"share of labels that are 1: {y.float().mean():.2f};  chance loss ln 2 = "
-    f"{math.log(2):.3f}"
+    f"share of labels that are 1: {y.float().mean():.2f};  "
+    f"chance loss ln 2 = {math.log(2):.3f}"
 )
 if math.isfinite(run["losses"][-1]):
     print(

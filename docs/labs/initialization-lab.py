@@ -43,7 +43,7 @@
 # - `DEPTH`, `WIDTH`: hidden layers and their width; `LR`, `STEPS`: plain SGD.
 
 # %%
-# ==================== CHANGE THESE, THEN RE-RUN ALL CELLS ====================
+# =================== CHANGE THESE, THEN RE-RUN ALL CELLS ===================
 ACTIVATION = "tanh"  # "tanh" or "relu"
 INITS = ["std 0.01", "pytorch default", "xavier", "he", "lsuv"]
 DEPTH = 30  # hidden layers
@@ -51,7 +51,7 @@ WIDTH = 64  # units per hidden layer
 LR = 0.05  # SGD learning rate
 STEPS = 150  # full-batch SGD steps
 SEED = 0  # seeds the task and the weights
-# =============================================================================
+# ===========================================================================
 
 # %% [markdown]
 # ## The network, the task and the initializations
@@ -193,9 +193,8 @@ for ax, scheme in zip(axes, INITS):
         acts = forward_record(model, x)
     for d in shown:
         a = acts[d - 1].flatten()
-        lo, hi = (
-            (-1, 1) if ACTIVATION == "tanh" else (0, max(a.max().item(), 1e-6))
-        )
+        top = max(a.max().item(), 1e-6)
+        lo, hi = (-1, 1) if ACTIVATION == "tanh" else (0, top)
         counts = torch.histc(a, bins=50, min=lo, max=hi)
         centres = torch.linspace(lo, hi, 50)
         shade = plt.cm.viridis(1 - d / DEPTH)
@@ -228,9 +227,8 @@ plt.show()
 def grad_norms(model, x, y):
     model.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()
-    return [
-        m.weight.grad.norm().item() for m in model if isinstance(m, nn.Linear)
-    ]
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    return [m.weight.grad.norm().item() for m in linears]
 
 
 fig, ax = plt.subplots(figsize=(7, 3.5))

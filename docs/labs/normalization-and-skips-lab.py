@@ -67,7 +67,7 @@
 # The defaults compare five 30-layer ReLU networks.
 
 # %%
-# ==================== CHANGE THESE, THEN RE-RUN ALL CELLS ====================
+# =================== CHANGE THESE, THEN RE-RUN ALL CELLS ===================
 ARCHS = [
     "plain",
     "plain + batchnorm",
@@ -82,7 +82,7 @@ BRANCH_SCALE = 1.0  # multiplies every residual branch; try DEPTH ** -0.5
 LR = 0.05  # SGD learning rate
 STEPS = 100  # full-batch SGD steps
 SEED = 0  # seeds the task and the weights
-# =============================================================================
+# ===========================================================================
 
 # %% [markdown]
 # ## The networks and the task
@@ -243,7 +243,7 @@ print(
 
 # %%
 def probe(model, x, y):
-    """Per layer: output std across inputs, weight-gradient norm; the loss."""
+    """Per layer: output std across inputs, weight-grad norm; the loss."""
     stds, h = [], x
     for module in model:
         h = module(h)
@@ -270,7 +270,8 @@ def positive(values):
 def growth(values):
     """Average factor by which values change from one layer to the next."""
     first, last = values[0], values[-1]
-    if len(values) < 2 or not (first > 0 and last > 0 and math.isfinite(last)):
+    finite = first > 0 and last > 0 and math.isfinite(last)
+    if len(values) < 2 or not finite:
         return float("nan")
     return (last / first) ** (1 / (len(values) - 1))
 
@@ -303,7 +304,8 @@ for arch, (stds, grads, _) in at_init.items():
 print(
     f"1st = layer 1 (next to the input), last = layer {DEPTH}\n"
     f"ratio = grad 1st / grad last\ngrowth = average factor per layer "
-    f"by which the std changes\n(for comparison, sqrt 2 = {math.sqrt(2):.3f})"
+    f"by which the std changes\n"
+    f"(for comparison, sqrt 2 = {math.sqrt(2):.3f})"
 )
 
 layers = np.arange(1, DEPTH + 1)
@@ -362,7 +364,7 @@ plt.show()
 
 # %%
 def train(model, x, y, lr=LR, steps=STEPS):
-    """Full-batch SGD in train mode; stops early if the loss is not finite."""
+    """Full-batch SGD in train mode; stops once the loss is not finite."""
     model.train()  # batch norm: statistics of the current batch
     losses = []
     for _ in range(steps):
@@ -380,7 +382,7 @@ def train(model, x, y, lr=LR, steps=STEPS):
 
 @torch.no_grad()
 def evaluate(model, x, y):
-    """Loss and accuracy in eval mode: batch norm uses its running averages."""
+    """Loss and accuracy in eval mode: batch norm uses running averages."""
     model.eval()
     logits = model(x)
     model.train()
@@ -389,7 +391,7 @@ def evaluate(model, x, y):
 
 
 def plot_losses(ax, losses, label, top, **style):
-    """One loss curve, cut at the first NaN/inf, which is marked with a cross.
+    """One loss curve, cut at the first NaN/inf, marked with a cross.
 
     The y-axis ends at top; a cross above it is drawn on the edge.
     """
@@ -458,7 +460,8 @@ print(
     f"grad ratio: gradient norm of layer 1 / layer {DEPTH}"
 )
 
-finite = [v for r in results.values() for v in r["losses"] if math.isfinite(v)]
+all_losses = [v for r in results.values() for v in r["losses"]]
+finite = [v for v in all_losses if math.isfinite(v)]
 top = min(20, 1.5 * max(finite))  # the loss axis ends here
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
 for i, (arch, r) in enumerate(results.items()):
