@@ -45,7 +45,7 @@ def find_snippets(root: Path) -> list[Path]:
 def cached_figure(root: Path, snippet: Path) -> Path:
     digest = hashlib.sha256(snippet.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
-    digest.update(repr(sorted(snippet_runner.FIXED_NUMERICS.items())).encode())
+    digest.update(repr(snippet_runner.numerics()).encode())
     chapter = snippet.parent.name
     return root / CACHE_DIR / chapter / f"{snippet.stem}-{digest.hexdigest()[:16]}.svg"
 

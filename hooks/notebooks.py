@@ -16,6 +16,12 @@ from mkdocs.structure.files import File, Files
 snippet_runner.fix_numerics()
 
 
+def on_config(config):
+    """Cache executed labs per numerics profile: another profile computes other floats."""
+    jupyter = config.plugins["mkdocs-jupyter"].config
+    jupyter["cache_dir"] = f"{jupyter['cache_dir']}/{snippet_runner.numerics()[0]}"
+
+
 def on_files(files: Files, config) -> Files:
     labs = [f for f in files if f.src_uri.startswith("labs/") and f.src_uri.endswith(".py")]
     for lab in labs:

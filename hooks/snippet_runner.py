@@ -20,24 +20,40 @@ from multiprocessing import forkserver
 
 PRELOAD = ["torch", "numpy", "matplotlib.pyplot"]
 
-# The same floats on every x86-64 machine with AVX2, run after run. One thread per process: the
-# build runs one snippet per core, and a fixed thread count fixes the order of float reductions.
-# Fixed kernels: ATen, MKL and oneDNN otherwise pick code paths by CPU (AVX2, AVX-512, AMD or
-# Intel), and a training run that rounds differently ends at a different loss in the third digit.
-FIXED_NUMERICS = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_CBWR": "AVX2,STRICT",  # MKL's conditional numerical reproducibility
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
+# Numerics profiles: the environment every snippet, lab kernel and test of a run inherits.
+# Every profile uses one thread: the build runs one snippet per core, and a fixed thread count
+# fixes the order of float reductions, so one machine draws the same figures build after build.
+# Beyond that, no setting makes floats machine-independent (ATen, MKL and oneDNN choose kernels
+# and block sizes by CPU, and MKL's reproducible branches are defined for Intel processors only),
+# so the pages state only what survives a change of kernels, and the tests check it under two
+# profiles that compute with different kernels on every x86-64 machine:
+#   native    the kernels the libraries pick for this CPU, as a reader's run gets them;
+#   portable  ATen's scalar kernels, MKL's compatible branch and oneDNN limited to SSE4.1.
+# NUMERICS=<profile> selects one (default: native).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+PROFILES = {
+    "native": ONE_THREAD,
+    "portable": {
+        **ONE_THREAD,
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_CBWR": "COMPATIBLE",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+    },
 }
 
 
+def numerics() -> tuple[str, dict[str, str]]:
+    """The profile NUMERICS names (default: native), as (name, environment)."""
+    name = os.environ.get("NUMERICS", "native")
+    if name not in PROFILES:
+        sys.exit(f"error: NUMERICS={name!r} is not one of {', '.join(PROFILES)}")
+    return name, PROFILES[name]
+
+
 def fix_numerics():
-    """Put FIXED_NUMERICS in os.environ, before torch loads: every process started from here
-    on (the fork server and its snippets, a snippet run alone, a lab's kernel) inherits it."""
-    os.environ.update(FIXED_NUMERICS)
+    """Put the selected profile in os.environ, before torch loads: every process started from
+    here on (the fork server and its snippets, a lab's kernel) inherits it."""
+    os.environ.update(numerics()[1])
 
 
 def pool(workers: int) -> ProcessPoolExecutor:

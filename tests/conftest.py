@@ -1,6 +1,7 @@
 """Shared test fixtures: load snippets as modules, run them once, read the pages they back."""
 
 import contextlib
+import difflib
 import importlib.util
 import io
 import os
@@ -17,9 +18,10 @@ sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkd
 # every build, snippet and notebook kernel the tests start: in-process and built figures come
 # from the same floats. One thread also matters for speed: xdist runs two workers on two cores,
 # and torch's thread pools competing for them slowed runs by up to 50x.
-from snippet_runner import fix_numerics  # noqa: E402
+from snippet_runner import fix_numerics, numerics  # noqa: E402
 
 fix_numerics()
+PROFILE = numerics()[0]
 
 import pytest  # noqa: E402
 from figures import find_snippets  # noqa: E402
@@ -111,8 +113,17 @@ def site(once):
     return once("site", build_site)
 
 
-def page(chapter: str) -> str:
-    return (ROOT / "docs" / chapter / "index.md").read_text(encoding="utf-8")
+class Page(str):
+    """A page's Markdown source, which knows its path (for failure messages)."""
+
+    path: Path
+
+
+def page(chapter: str) -> Page:
+    path = ROOT / "docs" / chapter / "index.md"
+    text = Page(path.read_text(encoding="utf-8"))
+    text.path = path.relative_to(ROOT)
+    return text
 
 
 def latex_sci(x: float, digits: int = 3) -> str:
@@ -121,7 +132,23 @@ def latex_sci(x: float, digits: int = 3) -> str:
     return rf"{mantissa} \times 10^{{{int(exponent)}}}"
 
 
+def closest_line(text: str, claim: str) -> str:
+    """The line of ``text`` most like ``claim``: where the page states its own value."""
+    def shared(line: str) -> int:  # characters of the claim found, in order, in the line
+        matcher = difflib.SequenceMatcher(None, line, claim, autojunk=False)
+        return sum(block.size for block in matcher.get_matching_blocks())
+
+    i, line = max(enumerate(text.splitlines(), 1), key=lambda il: shared(il[1]))
+    return f"line {i}: {line.strip()}"
+
+
 def assert_page_states(text: str, *claims: str):
-    """Every claim (a number formatted as the page writes it) appears verbatim on the page."""
+    """Every claim (a number formatted as the page writes it) appears verbatim on the page.
+
+    A failure names the page, the numerics profile, and for each missing claim the value this
+    run computed beside the line of the page that most likely states the old one.
+    """
     missing = [c for c in claims if c not in text]
-    assert not missing, f"the page does not state the computed values {missing}"
+    where = getattr(text, "path", "the page")
+    report = "".join(f"\n  computed: {c!r}\n  page, {closest_line(text, c)}" for c in missing)
+    assert not missing, f"{where} does not state what {PROFILE} numerics computed:{report}"
