@@ -2,9 +2,19 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test bench clean
+# On Linux, x86-64 and arm64 alike, PyPI's torch is a CUDA build (gigabytes of libraries this
+# site never uses): the set-up installs the CPU build from PyTorch's index first.
+# TORCH_INDEX=<url> selects another build; TORCH_INDEX= (empty) takes PyPI's. On macOS,
+# PyPI's wheel is the CPU build.
+ifeq ($(shell uname -s),Linux)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+endif
+TORCH_PIN := $(shell grep '^torch==' requirements.txt)
+
+.PHONY: serve build test test-portable bench clean
 
 serve: $(VENV)/.installed ## live-reloading site on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -15,6 +25,9 @@ build: $(VENV)/.installed ## strict build into site/
 test: $(VENV)/.installed ## tests, code blocks, snippets, notebooks and the strict build
 	$(BIN)/pytest
 
+test-portable: $(VENV)/.installed ## the same, with other kernels: stated numbers must survive
+	NUMERICS=portable $(BIN)/pytest
+
 bench: $(VENV)/.installed ## build and test timings, page weights
 	$(BIN)/python tools/bench.py
 
@@ -23,5 +36,6 @@ clean:
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(if $(TORCH_INDEX),$(PIP) "$(TORCH_PIN)" --index-url "$(TORCH_INDEX)")
+	$(PIP) -r requirements.txt
 	touch $@

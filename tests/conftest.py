@@ -134,6 +134,7 @@ def latex_sci(x: float, digits: int = 3) -> str:
 
 def closest_line(text: str, claim: str) -> str:
     """The line of ``text`` most like ``claim``: where the page states its own value."""
+
     def shared(line: str) -> int:  # characters of the claim found, in order, in the line
         matcher = difflib.SequenceMatcher(None, line, claim, autojunk=False)
         return sum(block.size for block in matcher.get_matching_blocks())

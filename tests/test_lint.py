@@ -1,8 +1,9 @@
 """Snippets, hooks, tests and tools are formatted and lint-clean (ruff, pyproject.toml); lab
-code fits the page."""
+code fits the page; the CI workflow is actionlint-clean."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import jupytext
 from conftest import ROOT
@@ -40,3 +41,9 @@ def test_lab_code_fits_the_page():
         if len(line) > LAB_CODE_WIDTH
     ]
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_workflows_are_actionlint_clean():
+    actionlint = Path(sys.executable).with_name("actionlint")  # installed beside pytest
+    proc = subprocess.run([actionlint], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
