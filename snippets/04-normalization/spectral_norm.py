@@ -9,7 +9,10 @@ weight's true sigma_max is then slightly above 1. In a deep stack of such
 layers no layer can amplify, and a random matrix divided by its sigma_max has
 most singular values well below 1: the gradient shrinks geometrically towards
 the input, unless every singular value equals the largest (orthogonal
-weights).
+weights). Dividing by sigma_max shrinks a layer only where sigma_max > 1:
+layers with small weights (std 0.01, sigma_max about 0.23) are scaled up, and
+the gradient through them vanishes less with spectral normalization than
+without; W / sigma_max(W) does not depend on the scale of W.
 
 Run: python snippets/04-normalization/spectral_norm.py [OUT_DIR]
 """
@@ -29,7 +32,10 @@ STACKS = {  # name: (weight init, activation, spectral norm?)
     "SN, ReLU": ("he", torch.relu, True),
     "SN, linear": ("he", lambda z: z, True),
     "SN, orthogonal, linear": ("orthogonal", lambda z: z, True),
+    "std 0.01, linear": ("small", lambda z: z, False),  # not plotted
+    "SN, std 0.01, linear": ("small", lambda z: z, True),  # not plotted
 }
+PLOTTED = list(STACKS)[:4]
 
 
 def make_layer(n_in, n_out, init, seed, sn=True):
@@ -41,6 +47,8 @@ def make_layer(n_in, n_out, init, seed, sn=True):
         layer = nn.Linear(n_in, n_out, bias=False, dtype=F64)
         if init == "orthogonal":
             nn.init.orthogonal_(layer.weight, generator=g)
+        elif init == "small":  # sigma_max about 2 sqrt(n) 0.01, below 1
+            nn.init.normal_(layer.weight, std=0.01, generator=g)
         else:
             nn.init.kaiming_normal_(
                 layer.weight, nonlinearity="relu", generator=g
@@ -103,6 +111,7 @@ def experiment(passes=40):
         stacks[name] = {
             "delta": deltas,
             "max sigma_max": max(sigmas),
+            "min sigma_max": min(sigmas),
             "product of sigma_max": math.prod(sigmas),  # bounds the whole stack
             "per layer": (deltas[0] / deltas[-1]) ** (1 / (len(deltas) - 1)),
         }
@@ -119,8 +128,8 @@ def plot(r):
     left.set_ylabel(r"$1 - \hat\sigma / \sigma_{\max}$")
     left.set_title("Power-iteration estimate of $\\sigma_{\\max}$")
     left.legend(fontsize=8, loc="lower left")
-    for name, s in r["stacks"].items():
-        d = s["delta"]
+    for name in PLOTTED:
+        d = r["stacks"][name]["delta"]
         right.plot(range(1, len(d) + 1), [v / d[-1] for v in d], label=name)
     right.set_yscale("log")
     right.set_xlabel("layer l (1 = next to the input)")
@@ -146,7 +155,8 @@ def main(out_dir: Path) -> dict:
         d = s["delta"]
         print(
             f"{name:24s} ||delta_1||/||delta_L|| {d[0] / d[-1]:9.3g}  per layer "
-            f"{s['per layer']:.3f}  max sigma_max {s['max sigma_max']:.4f}"
+            f"{s['per layer']:.3f}  sigma_max {s['min sigma_max']:.4f} to "
+            f"{s['max sigma_max']:.4f}"
         )
     save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
     return r
