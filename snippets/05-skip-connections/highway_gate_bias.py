@@ -115,7 +115,8 @@ def forward(p, x, layer=highway_layer, keep=None):
 
 def at_init(p, x, y, layer=highway_layer):
     """Per network: ||dL/dx_l|| / ||dL/dx_L|| by autograd and on the carry
-    path alone, and the spread of x_L over the inputs relative to x_0's."""
+    path alone, the spread of x_L over the inputs relative to x_0's and to
+    x_L's own size, and the mean transform gate."""
     keep = {}
     loss = nn.functional.cross_entropy(forward(p, x, layer, keep), y)
     hs = keep["hs"]  # x_0 .. x_L, each (network, unit, example)
@@ -124,17 +125,29 @@ def at_init(p, x, y, layer=highway_layer):
     top = grads[-1].norm(dim=(1, 2))
     measured = torch.stack([g.norm(dim=(1, 2)) / top for g in grads], 1)
     carry = torch.stack([g.norm(dim=(1, 2)) / top for g in carried], 1)
-    spread = hs[-1].std(-1).mean(-1) / hs[0].std(-1).mean(-1)
+    spread = hs[-1].std(-1).mean(-1)
+    size = hs[-1].abs().mean(dim=(1, 2))
     mean_T = 1 - torch.stack(keep["carries"]).mean(dim=(0, 2, 3))
-    return measured.detach(), carry.detach(), spread.detach(), mean_T.detach()
+    return (
+        measured.detach(),
+        carry.detach(),
+        (spread / hs[0].std(-1).mean(-1)).detach(),
+        (spread / size).detach(),
+        mean_T.detach(),
+    )
 
 
 def train(L=30, n=32, dim=16, seeds=(0, 1, 2), steps=60, lr=0.5):
     p, x, y = init(L, n, dim, seeds)
+    # At initialization in float64: with the default bias, the inputs differ
+    # at x_L by about float32's resolution, and float32 would measure noise.
+    p64 = {k: t.double().requires_grad_() for k, t in p.items()}
+    measured, carry_only, spread, resolution, mean_T = at_init(
+        p64, x.double(), y
+    )
+    residual = at_init(p64, x.double(), y, residual_layer)[0]  # b_T unused
     for t in p.values():
         t.requires_grad_()
-    measured, carry_only, spread, mean_T = at_init(p, x, y)
-    residual = at_init(p, x, y, residual_layer)[0]  # b_T unused
     losses = []
     for _ in range(steps):
         loss = nn.functional.cross_entropy(forward(p, x), y, reduction="none")
@@ -148,6 +161,7 @@ def train(L=30, n=32, dim=16, seeds=(0, 1, 2), steps=60, lr=0.5):
     losses = torch.stack(losses).T.reshape(per_seed)
     measured, carry_only = measured.view(per_seed), carry_only.view(per_seed)
     spread, mean_T = spread.view(per_seed[:2]), mean_T.view(per_seed[:2])
+    resolution = resolution.view(per_seed[:2])
     freq = y.float().mean(-1).view(per_seed[:2])[:, 0]  # label frequency
     return {
         "highway": {
@@ -157,6 +171,7 @@ def train(L=30, n=32, dim=16, seeds=(0, 1, 2), steps=60, lr=0.5):
                 "carry path only": carry_only[:, i],
                 "mean T at init": mean_T[:, i].tolist(),
                 "spread of x_L / x_0 at init": spread[:, i].tolist(),
+                "spread of x_L / |x_L| at init": resolution[:, i].tolist(),
             }
             for i, name in enumerate(GATE_BIASES)
         },
@@ -215,11 +230,13 @@ def main(out_dir: Path) -> dict:
         first = r["gradient at init"][:, 0].log().mean().exp()
         carry = r["carry path only"][:, 0].log().mean().exp()
         spread = torch.tensor(r["spread of x_L / x_0 at init"])
+        own = ", ".join(f"{v:.2g}" for v in r["spread of x_L / |x_L| at init"])
         final = ", ".join(f"{run[-1]:.3g}" for run in r["losses"])
         print(
             f"{name:21s} |g_0|/|g_L| = {first:.3g} (carry path only "
             f"{carry:.3g}); spread of x_L / x_0 = "
-            f"{spread.log().mean().exp():.3g}; final losses {final}"
+            f"{spread.log().mean().exp():.3g} (/ |x_L|: {own}); "
+            f"mean T = {sum(r['mean T at init']) / 3:.3f}; final losses {final}"
         )
     res = results["residual gradient at init"][:, 0].log().mean().exp()
     print(f"residual, no gate      |g_0|/|g_L| = {res:.3g}")

@@ -8,8 +8,11 @@ identity skips and He-initialized branches, but nothing that keeps the
 branches small, the first loss is huge and training diverges to NaN within two
 steps; batch norm in the branch, a 1/sqrt(L) branch scale, Fixup and
 SkipInit/ReZero all train. The same runs at a 100 times smaller learning rate
-show what a small step does instead. All 42 networks are trained at once:
-every tensor has a leading axis with one entry per network.
+show what a small step does instead. A third copy at learning rate 0.1, whose
+initial weights are nudged by one part in 10^7 (about float32's rounding
+error), shows which final losses rounding can move: the networks with skips
+end where they did, those without skips do not. All 63 networks are trained
+at once: every tensor has a leading axis with one entry per network.
 
 Run: python snippets/05-skip-connections/trainability.py [OUT_DIR]
 """
@@ -73,6 +76,16 @@ def recipe(name, W1, W2, head, L):
     return net
 
 
+def nudge(net, size, g):
+    """Multiply every initial weight by 1 + size * N(0, 1): for size 1e-7,
+    a change as small as float32's rounding (another CPU's kernels round
+    differently). Zeros stay zero, so every recipe keeps its structure."""
+    for k in ("stem", "head", "W1", "W2"):
+        t = net[k]
+        net[k] = t * (1 + size * torch.randn(t.shape, generator=g))
+    return net
+
+
 VARIANTS = (
     "plain (no skip)",
     "residual",
@@ -85,11 +98,13 @@ VARIANTS = (
 # --8<-- [end:core]
 
 
-def init(L, n, dim, seeds, lrs):
-    """One network per (variant, learning rate, seed), stacked on axis 0."""
+def init(L, n, dim, seeds, runs):
+    """One network per (variant, run, seed), stacked on axis 0; a run is a
+    (learning rate, nudge size) pair."""
     nets, xs, ys = [], [], []
+    nudges = torch.Generator().manual_seed(1234)
     for name in VARIANTS:
-        for lr in lrs:
+        for lr, size in runs:
             for seed in seeds:  # the variants of a seed share their weights
                 g = torch.Generator().manual_seed(seed)
                 x, y = make_task(g, dim=dim)
@@ -99,6 +114,8 @@ def init(L, n, dim, seeds, lrs):
                 W2 = torch.randn(L, n, n, generator=g) * math.sqrt(2 / n)
                 nets.append(recipe(name, W1, W2, head, L))
                 nets[-1].update(stem=stem, lr=lr)
+                if size:
+                    nudge(nets[-1], size, nudges)
                 xs.append(x.T)
                 ys.append(y)
 
@@ -127,8 +144,13 @@ def init(L, n, dim, seeds, lrs):
     return p, torch.stack(xs), torch.stack(ys), step, skip, norm
 
 
-def train(L=16, n=32, dim=16, seeds=(0, 1, 2), steps=40, lrs=(0.1, 0.001)):
-    p, x, y, step, skip, norm = init(L, n, dim, seeds, lrs)
+def train(
+    L=16, n=32, dim=16, seeds=(0, 1, 2), steps=40, lrs=(0.1, 0.001), size=1e-7
+):
+    """Every variant at each learning rate, and once more at the first one
+    from initial weights nudged by `size`."""
+    runs = [(lr, 0.0) for lr in lrs] + [(lrs[0], size)]
+    p, x, y, step, skip, norm = init(L, n, dim, seeds, runs)
     for t in p.values():
         t.requires_grad_()
     losses = []
@@ -146,16 +168,15 @@ def train(L=16, n=32, dim=16, seeds=(0, 1, 2), steps=40, lrs=(0.1, 0.001)):
         with torch.no_grad():  # plain SGD, each network at its own rate
             for (name, t), grad in zip(p.items(), grads):
                 t.sub_(step[name] * grad)
-    shape = (len(VARIANTS), len(lrs), len(seeds), steps)
+    shape = (len(VARIANTS), len(runs), len(seeds), steps)
     losses = torch.stack(losses).T.reshape(shape)
+
+    def per_variant(i):  # {variant: (seed, step)} of run i
+        return {name: losses[v, i].tolist() for v, name in enumerate(VARIANTS)}
+
     return {
-        "losses": {
-            lr: {
-                name: losses[v, i].tolist()  # (seed, step)
-                for v, name in enumerate(VARIANTS)
-            }
-            for i, lr in enumerate(lrs)
-        },
+        "losses": {lr: per_variant(i) for i, lr in enumerate(lrs)},
+        "nudged": {"lr": lrs[0], "size": size, "losses": per_variant(-1)},
         "settings": dict(blocks=L, width=n, points=x.shape[-1], seeds=seeds),
     }
 
@@ -184,14 +205,19 @@ def plot(results):
                     color=color,
                     clip_on=False,
                 )
-        for runs_at, fill in ((main, color), (small, "none")):
+        nudged = results["nudged"]["losses"]
+        for runs_at, marker, fill, row in (
+            (main, "o", color, i),
+            (small, "o", "none", i),
+            (nudged, "+", color, i + 0.3),  # just below the row's dots
+        ):
             last = [
                 r[-1] if math.isfinite(r[-1]) else nan for r in runs_at[name]
             ]
             right.plot(
                 last,
-                [i] * len(last),
-                "o",
+                [row] * len(last),
+                marker,
                 color=color,
                 markerfacecolor=fill,
                 alpha=0.8,
@@ -213,7 +239,7 @@ def plot(results):
     right.set_yticks(range(len(main)), list(main), fontsize="small")
     for i, label in enumerate(right.get_yticklabels()):
         label.set_color(f"C{i}")  # the colours of the left panel
-    right.invert_yaxis()
+    right.set_ylim(len(main) - 0.4, -2.4)  # inverted, room for the legend
     right.axvline(nan, color="grey", linestyle=":")
     right.annotate(
         "NaN",
@@ -226,6 +252,11 @@ def plot(results):
     )
     right.plot([], [], "ko", label=f"learning rate {lr}")
     right.plot([], [], "ko", markerfacecolor="none", label=f"{small_lr}")
+    size = results["nudged"]["size"]
+    exponent = round(math.log10(size))
+    right.plot(
+        [], [], "k+", label=f"{lr}, weights nudged by $10^{{{exponent}}}$"
+    )
     right.legend(fontsize="x-small", loc="upper left")
     right.set_xlabel("loss after the last step")
     right.set_title("Final loss, one dot per seed")
@@ -237,13 +268,31 @@ def plot(results):
 
 def main(out_dir: Path) -> dict:
     results = train()
+
+    def first_to_last(run):
+        finite = sum(math.isfinite(v) for v in run)
+        updates = f"{finite} update" + "s" * (finite != 1)
+        nan = f" (NaN after {updates})" if finite < len(run) else ""
+        return f"{run[0]:.3g} -> {run[-1]:.3g}{nan}"
+
     for lr, variants in results["losses"].items():
-        print(f"learning rate {lr}:")
+        print(f"learning rate {lr}, loss at the first and the last step:")
         for name, runs in variants.items():
-            print(
-                f"  {name:28s} "
-                + "  ".join(f"{r[0]:.3g} -> {r[-1]:.3g}" for r in runs)
+            print(f"  {name:28s} " + "  ".join(map(first_to_last, runs)))
+    nudged = results["nudged"]
+    print(
+        f"learning rate {nudged['lr']}, initial weights nudged by "
+        f"{nudged['size']:g}: last loss (change from the run above)"
+    )
+    for name, runs in nudged["losses"].items():
+        before = results["losses"][nudged["lr"]][name]
+        print(
+            f"  {name:28s} "
+            + "  ".join(
+                f"{r[-1]:.3g} ({abs(r[-1] - b[-1]):.2g})"
+                for r, b in zip(runs, before)
             )
+        )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
