@@ -7,7 +7,8 @@ normalization before the ReLU keeps it at zero. Right: when a whole hidden
 layer is pushed off (every pre-activation below -1, as a large negative bias
 or a too-large step can do), a ReLU network stops learning. A leak of 0.01
 barely helps; a leak of 0.1 and ELU do; GELU, whose slope is tiny far left of
-zero, does not.
+zero, does not. Rerun from weights perturbed by one part in a million, the loss
+curves of the runs that train come apart; those of the stuck runs do not.
 
 Run: python snippets/02-activation-functions-and-saturation/dead_relus.py [OUT_DIR]
 """
@@ -35,9 +36,12 @@ def never_active(z):
     return (z > 0).sum(dim=0).eq(0).double().mean().item()
 
 
-def dead_at_init(init, depth=50, width=256, batch=256, seed=0):
+def dead_at_init(
+    init, depth=50, width=256, batch=256, seed=0, dtype=torch.float32
+):
+    """dtype=torch.float64 redoes the arithmetic on the same random draws."""
     g = torch.Generator().manual_seed(seed)
-    h = torch.randn(batch, width, generator=g)
+    h = torch.randn(batch, width, generator=g).to(dtype)
     fractions = []
     for _ in range(depth):
         layer = nn.Linear(width, width)
@@ -51,7 +55,7 @@ def dead_at_init(init, depth=50, width=256, batch=256, seed=0):
             )
             nn.init.zeros_(layer.bias)
         with torch.no_grad():
-            z = layer(h)
+            z = layer.to(dtype)(h)
             if init == "He + batch norm":  # normalize over the batch
                 z = (z - z.mean(0)) / z.std(0)
         fractions.append(never_active(z))
@@ -69,17 +73,23 @@ ACTIVATIONS = {
 
 
 def train_after_killing_a_layer(
-    act, steps=200, lr=0.1, depth=4, width=64, killed=1, seed=0
+    act, steps=200, lr=0.1, depth=4, width=64, killed=1, seed=0, jitter=0
 ):
     """Push every unit of one hidden layer below -1 on every example, then
-    train with SGD. Same weights for every activation."""
+    train with SGD. Same weights for every activation; jitter=k multiplies
+    each by 1 + 1e-6 N(0, 1) (noise seed k), some ten float32 ulps."""
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     sizes = [x.shape[1]] + [width] * depth + [2]
     layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    noise = torch.Generator().manual_seed(jitter)
     for layer in layers:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
         nn.init.zeros_(layer.bias)
+        if jitter:
+            eps = torch.randn(layer.weight.shape, generator=noise)
+            with torch.no_grad():
+                layer.weight.mul_(1 + 1e-6 * eps)
 
     def forward():
         h, zs = x, []
@@ -91,6 +101,8 @@ def train_after_killing_a_layer(
     with torch.no_grad():  # the accident: a large negative bias
         _, zs = forward()
         layers[killed].bias -= zs[killed].max(dim=0).values + 1.0
+    z = forward()[1][killed].detach().requires_grad_()
+    (slope,) = torch.autograd.grad(ACTIVATIONS[act](z).sum(), z)  # f'(z)
     params = [p for layer in layers for p in layer.parameters()]
     losses, off = [], []
     for step in range(steps + 1):
@@ -103,7 +115,11 @@ def train_after_killing_a_layer(
             with torch.no_grad():
                 for p, grad in zip(params, grads):
                     p -= lr * grad
-    return {"loss": losses, "never active": off}
+    return {
+        "loss": losses,
+        "never active": off,
+        "mean |slope|": slope.abs().mean().item(),
+    }
 
 
 def experiment():
@@ -112,6 +128,10 @@ def experiment():
         "at init": {i: dead_at_init(i) for i in inits},
         "killed layer": {
             a: train_after_killing_a_layer(a) for a in ACTIVATIONS
+        },
+        "perturbed": {  # the same runs, from weights perturbed twice
+            a: [train_after_killing_a_layer(a, jitter=k) for k in (1, 2)]
+            for a in ("LeakyReLU(0.01)", "LeakyReLU(0.1)", "ELU")
         },
     }
 
@@ -155,14 +175,25 @@ def main(out_dir: Path) -> dict:
     results = experiment()
     for name, fractions in results["at init"].items():
         print(
-            f"{name:16s} never active: layer 1 {fractions[0]:.2f}, "
-            f"layer 10 {fractions[9]:.2f}, layer 50 {fractions[-1]:.2f}"
+            f"{name:16s} never active: layer 1 {fractions[0]:.1%}, "
+            f"layer 10 {fractions[9]:.1%}, layer 50 {fractions[-1]:.1%}"
         )
     for name, r in results["killed layer"].items():
         print(
             f"{name:16s} loss {r['loss'][0]:.3f} -> {r['loss'][-1]:.3f}, "
             f"never active {r['never active'][0]:.2f} -> "
-            f"{r['never active'][-1]:.2f}"
+            f"{r['never active'][-1]:.2f}, mean |f'| at start "
+            f"{r['mean |slope|']:.3f}"
+        )
+    for name, runs in results["perturbed"].items():
+        r = results["killed layer"][name]
+        apart = max(
+            abs(a - b) for p in runs for a, b in zip(p["loss"], r["loss"])
+        )
+        same = all(p["never active"][-1] == r["never active"][-1] for p in runs)
+        print(
+            f"{name:16s} perturbed: loss curves up to {apart:.1e} apart, "
+            f"final never active {'unchanged' if same else 'CHANGED'}"
         )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results

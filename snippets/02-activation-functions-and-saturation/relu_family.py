@@ -50,6 +50,7 @@ def measure(lo=-5.0, hi=3.0, step=0.001):
             "f'(-3)": d_at_minus_3.item(),
             "min f": y.min().item(),
             "argmin f": z[y.argmin()].item(),
+            "min f'": dy.min().item(),  # the range of D's entries
             "max f'": dy.max().item(),
         }
     return table
@@ -85,7 +86,7 @@ def plot(table):
 
 def main(out_dir: Path) -> dict:
     table = measure()
-    columns = ("f'(-3)", "min f", "argmin f", "max f'")
+    columns = ("f'(-3)", "min f", "argmin f", "min f'", "max f'")
     print(" " * 18 + "".join(f"{c:>10s}" for c in columns))
     for name, r in table.items():
         print(f"{name:18s}" + "".join(f"{r[c]:10.4f}" for c in columns))

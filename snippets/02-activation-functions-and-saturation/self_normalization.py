@@ -114,8 +114,9 @@ def main(out_dir: Path) -> dict:
     for group in results.values():
         for name, r in group.items():
             print(
-                f"{name:30s} layer 64: mean {r['mean'][-1]:+.3f}, "
-                f"variance {r['variance'][-1]:.3g}"
+                f"{name:30s} layer 64: mean {r['mean'][-1]:+.3g}, "
+                f"variance {r['variance'][-1]:.4g}; variance over layers "
+                f"{min(r['variance']):.3g} to {max(r['variance']):.3g}"
             )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results

@@ -85,6 +85,13 @@ def main(out_dir: Path) -> dict:
             f"gain x rms tanh' (layer 10) {r['gain x rms slope'][-1]:.2f}; "
             f"|dL/dz| layer 1 / layer 10 = {first / last:.3g}"
         )
+    three = results["3"]
+    ratios = three["dL/dz saturated / unsaturated"]
+    print(
+        f"gain 3: |dL/dz| on saturated / unsaturated entries {min(ratios):.2g}"
+        f" to {max(ratios):.2g}; mean tanh' (layer 10) "
+        f"{three['mean slope'][-1]:.2f}"
+    )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
