@@ -30,7 +30,8 @@ def make_mlp(depth=12, width=32, seed=0):
 
 # --8<-- [start:core]
 def backprop_by_hand(weights, biases, x, target):
-    """Gradients of L = 0.5 ||a_L - target||^2, a_l = sigmoid(W_l a_(l-1) + b_l)."""
+    """Gradients of L = 0.5 ||a_L - target||^2,
+    a_l = sigmoid(W_l a_(l-1) + b_l)."""
     acts, zs = [x], []
     for W, b in zip(
         weights, biases

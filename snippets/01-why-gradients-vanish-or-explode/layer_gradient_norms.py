@@ -3,9 +3,14 @@
 With PyTorch's default nn.Linear init, the gradient delta_l = dL/dz_l reaching
 the first layer is orders of magnitude smaller than at the last, for sigmoid,
 tanh and ReLU alike. With the init usually recommended for the activation
-(Xavier for tanh, He for ReLU) tanh and ReLU stay within an order of magnitude;
-sigmoid still vanishes: sigma' <= 1/4, and Xavier's weights only preserve the
-size of the gradient on average, so each layer still divides it by about four.
+(Xavier for tanh, He for ReLU) ReLU stays level and tanh decays slowly; sigmoid
+still vanishes: sigma' <= 1/4, and Xavier's weights only preserve the size of
+the gradient on average, so each layer still divides it by about four.
+
+Two more cases. ReLU with Xavier's variance: delta and the activations vanish
+in opposite directions, so the weight gradients are level, and tiny in every
+layer. Sigmoid with N(0, 1) weights: saturated units, yet in a wide network
+the gradient grows towards the input; in a narrow one it vanishes.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/layer_gradient_norms.py [OUT_DIR]
 """
@@ -19,6 +24,11 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
+SLOPES = {  # the derivatives sigma'(z)
+    "sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)),
+    "tanh": lambda z: 1 - torch.tanh(z) ** 2,
+    "relu": lambda z: (z > 0).double(),
+}
 
 
 # --8<-- [start:core]
@@ -29,20 +39,23 @@ def init_(layer, scheme, activation, generator):
         )
         bound = 1 / math.sqrt(layer.in_features)
         nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-    else:  # "matched": He for ReLU, Xavier (Glorot) otherwise; zero biases
-        if activation == "relu":
-            nn.init.kaiming_normal_(
-                layer.weight, nonlinearity="relu", generator=generator
-            )
-        else:
-            nn.init.xavier_normal_(layer.weight, generator=generator)
-        nn.init.zeros_(layer.bias)
+        return
+    if scheme == "N(0, 1)":  # large weights: std 1 whatever the width
+        nn.init.normal_(layer.weight, 0.0, 1.0, generator=generator)
+    elif scheme == "matched" and activation == "relu":  # He
+        nn.init.kaiming_normal_(
+            layer.weight, nonlinearity="relu", generator=generator
+        )
+    else:  # "matched" for sigmoid and tanh, or "xavier": Xavier (Glorot)
+        nn.init.xavier_normal_(layer.weight, generator=generator)
+    nn.init.zeros_(layer.bias)
 
 
 def layer_gradient_norms(
     activation, scheme, depth=30, width=256, batch=256, seed=0
 ):
-    """||delta_l|| = ||dL/dz_l|| of each hidden layer, one backward pass."""
+    """Per hidden layer, one backward pass: ||delta_l|| = ||dL/dz_l||,
+    ||dL/dW_l||, ||a_l|| and the mean of sigma'(z_l)."""
     g = torch.Generator().manual_seed(seed)
     # float64 so that gradients of 1e-25 are measured, not rounded to zero
     hidden = [
@@ -53,20 +66,34 @@ def layer_gradient_norms(
         init_(layer, scheme, activation, g)
     x = torch.randn(batch, width, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (batch,), generator=g)
-    h, zs = x, []
+    h, zs, acts = x, [], []
     for layer in hidden:
         zs.append(layer(h))
         zs[-1].retain_grad()  # keep delta_l = dL/dz_l for inspection
         h = ACTIVATIONS[activation](zs[-1])
+        acts.append(h)
     nn.functional.cross_entropy(head(h), y).backward()
-    return [z.grad.norm().item() for z in zs]
+    return {
+        "delta": [z.grad.norm().item() for z in zs],
+        "weight_grad": [layer.weight.grad.norm().item() for layer in hidden],
+        "activation": [a.norm().item() for a in acts],
+        "mean_slope": [SLOPES[activation](z).mean().item() for z in zs],
+    }
 
 
 def experiment():
-    return {
+    results = {
         scheme: {act: layer_gradient_norms(act, scheme) for act in ACTIVATIONS}
         for scheme in ("pytorch default", "matched")
     }
+    # ReLU with Xavier's variance 1/n, half of He's
+    results["relu, xavier"] = layer_gradient_norms("relu", "xavier")
+    # large weights saturate sigmoid units: 20 layers, wide and narrow
+    results["sigmoid, N(0, 1)"] = {
+        width: layer_gradient_norms("sigmoid", "N(0, 1)", 20, width)
+        for width in (256, 32)
+    }
+    return results
 
 
 # --8<-- [end:core]
@@ -78,13 +105,14 @@ def plot(results):
         "pytorch default": "PyTorch default init",
         "matched": "Xavier (sigmoid, tanh) / He (ReLU)",
     }
-    for ax, (scheme, by_act) in zip(axes, results.items()):
-        for act, norms in by_act.items():
+    for ax, (scheme, title) in zip(axes, titles.items()):
+        for act, stats in results[scheme].items():
+            norms = stats["delta"]
             ax.plot(
                 range(1, len(norms) + 1), norms, "o-", markersize=3, label=act
             )
         ax.set_yscale("log")
-        ax.set_title(titles[scheme])
+        ax.set_title(title)
         ax.set_xlabel("layer l (1 = next to the input)")
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel(
@@ -95,14 +123,37 @@ def plot(results):
     return fig
 
 
+def first_over_last(values):
+    return values[0] / values[-1]
+
+
 def main(out_dir: Path) -> dict:
     results = experiment()
-    for scheme, by_act in results.items():
-        for act, norms in by_act.items():
+    for scheme in ("pytorch default", "matched"):
+        for act, stats in results[scheme].items():
+            ratio, steps = (
+                first_over_last(stats["delta"]),
+                len(stats["delta"]) - 1,
+            )
             print(
                 f"{scheme:16s} {act:8s} first/last layer ||delta||: "
-                f"{norms[0] / norms[-1]:.2g}"
+                f"{ratio:.2g} ({ratio ** (1 / steps):.2g} per layer)"
             )
+    xavier, he = results["relu, xavier"], results["matched"]["relu"]
+    to_he = [x / h for x, h in zip(xavier["weight_grad"], he["weight_grad"])]
+    print(
+        f"ReLU, Xavier: first/last ||delta|| "
+        f"{first_over_last(xavier['delta']):.2g}, last/first ||a|| "
+        f"{1 / first_over_last(xavier['activation']):.2g}, first/last "
+        f"||dL/dW|| {first_over_last(xavier['weight_grad']):.2g}; "
+        f"||dL/dW|| / He's: {min(to_he):.2g} to {max(to_he):.2g}"
+    )
+    for width, stats in results["sigmoid, N(0, 1)"].items():
+        slope = sum(stats["mean_slope"]) / len(stats["mean_slope"])
+        print(
+            f"sigmoid, N(0, 1), width {width:3d}: first/last ||delta|| "
+            f"{first_over_last(stats['delta']):.2g}, mean sigma' {slope:#.2g}"
+        )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 

@@ -18,7 +18,8 @@ import torch
 
 # --8<-- [start:core]
 def gradients_to_each_layer(weight, bias, activation, depth=10, x0=0.5):
-    """|d a_L / d a_l|, l = 0..L, for a_l = activation(weight * a_(l-1) + bias)."""
+    """|d a_L / d a_l|, l = 0..L,
+    for a_l = activation(weight * a_(l-1) + bias)."""
     acts = [torch.tensor(x0, dtype=torch.float64, requires_grad=True)]
     for _ in range(depth):
         acts[-1].retain_grad()
@@ -33,8 +34,9 @@ def identity(z):
 
 def examples(depth=10):
     return {
-        # sigma'(0) = 1/4 is the bound. Bias -0.25 keeps every z at 0 (a = 0.5 in,
-        # 0.5 * 0.5 - 0.25 = 0), so the bound is attained in every layer.
+        # sigma'(0) = 1/4 is the bound. Bias -0.25 keeps every z at 0
+        # (a = 0.5 in, 0.5 * 0.5 - 0.25 = 0), so the bound is attained in
+        # every layer.
         "sigmoid, W=0.5, z=0 everywhere": gradients_to_each_layer(
             0.5, -0.25, torch.sigmoid, depth
         ),

@@ -1,9 +1,11 @@
 """What vanishing and exploding gradients look like in training.
 
 Three 20-layer MLPs learn the same small classification task with plain SGD.
-ReLU with He init trains. Sigmoid with PyTorch's default init sits at the loss
-of a coin flip, and its first layers barely move. ReLU with weights 1.5x too
-large (std 1.5 * sqrt(2/fan_in)) overflows to NaN within a few steps.
+ReLU with He init trains, unsteadily: moving its initial weights by one
+float32 step, a rounding-level change, sends its final loss elsewhere. Sigmoid
+with PyTorch's default init sits at the loss of a coin flip, and its first
+layers do not move at all. ReLU with weights 1.5x too large
+(std 1.5 * sqrt(2/fan_in)) overflows to NaN within a few steps.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/training_symptoms.py [OUT_DIR]
 """
@@ -44,24 +46,52 @@ def make_mlp(activation, init, g, depth=20, width=64, dim=16):
 
 
 @torch.no_grad()
+def nudge_(model, g):
+    """Move every weight to a neighbouring float32 number, up or down."""
+    for m in model:
+        if isinstance(m, nn.Linear):
+            up = torch.rand(m.weight.shape, generator=g) < 0.5
+            away = torch.where(up, math.inf, -math.inf)
+            m.weight.copy_(torch.nextafter(m.weight, away))
+
+
+@torch.no_grad()
 def input_spread(model, x):
-    """How much each hidden layer's activations differ across the inputs."""
-    spreads, h = [], x
+    """How much each hidden layer's activations differ across the inputs.
+    In float64: deep in the sigmoid net, float32 cannot resolve it."""
+    spreads, h = [], x.double()
     for module in model:
-        h = module(h)
-        if not isinstance(module, nn.Linear):  # after each activation
+        if isinstance(module, nn.Linear):
+            w, b = module.weight.double(), module.bias.double()
+            h = nn.functional.linear(h, w, b)
+        else:  # after each activation
+            h = module(h)
             spreads.append(h.std(dim=0).mean().item())  # std over inputs
     return spreads
 
 
-def train(activation, init, steps=150, lr=0.1, seed=0):
+def update_to_spacing(linears, lr):
+    """Per layer, the largest |lr * grad| over half the float32 spacing at
+    its weight: below 1, the SGD update leaves every weight of the layer as
+    it was."""
+    ratios = []
+    for m in linears:
+        w = m.weight.detach()
+        spacing = (torch.nextafter(w, torch.full_like(w, math.inf)) - w).abs()
+        ratios.append((lr * m.weight.grad.abs() / (spacing / 2)).max().item())
+    return ratios
+
+
+def train(activation, init, steps=150, lr=0.1, seed=0, nudge=None):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     model = make_mlp(activation, init, g)
+    if nudge is not None:  # a rounding-level change of the initial weights
+        nudge_(model, torch.Generator().manual_seed(nudge))
     linears = [m for m in model if isinstance(m, nn.Linear)]
     start = [m.weight.detach().clone() for m in linears]
     spread = input_spread(model, x)
-    losses, first_gradients = [], None
+    losses, first_gradients, first_ratios = [], None, None
     for _ in range(steps):
         loss = nn.functional.cross_entropy(model(x), y)
         losses.append(loss.item())
@@ -71,6 +101,7 @@ def train(activation, init, steps=150, lr=0.1, seed=0):
         loss.backward()
         if first_gradients is None:
             first_gradients = [m.weight.grad.norm().item() for m in linears]
+            first_ratios = update_to_spacing(linears, lr)
         with torch.no_grad():  # plain SGD: w <- w - lr * dL/dw
             for p in model.parameters():
                 p.add_(p.grad, alpha=-lr)
@@ -84,6 +115,7 @@ def train(activation, init, steps=150, lr=0.1, seed=0):
         "relative_change": moved,
         "first_gradients": first_gradients,
         "input_spread": spread,
+        "update_to_spacing": first_ratios,
     }
 
 
@@ -94,8 +126,13 @@ RUNS = {
 }
 
 
-def experiment():
-    return {name: train(*args) for name, args in RUNS.items()}
+def experiment(nudges=4):
+    results = {name: train(*args) for name, args in RUNS.items()}
+    # the He run again, from initial weights one float32 step away
+    results["ReLU, He init, nudged"] = [
+        train("relu", 1.0, nudge=k) for k in range(1, nudges + 1)
+    ]
+    return results
 
 
 # --8<-- [end:core]
@@ -103,9 +140,18 @@ def experiment():
 
 def plot(results):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-    for name, r in results.items():
-        losses = r["losses"]
+    for name in RUNS:
+        losses = results[name]["losses"]
         (line,) = left.plot(range(len(losses)), losses, label=name)
+        if name == "ReLU, He init":  # the same run from nudged weights
+            for k, r in enumerate(results["ReLU, He init, nudged"]):
+                left.plot(
+                    r["losses"],
+                    color=line.get_color(),
+                    linewidth=0.6,
+                    alpha=0.6,
+                    label="He, weights nudged" if k == 0 else None,
+                )
         if not math.isfinite(losses[-1]):  # mark where the loss became NaN/inf
             left.plot(
                 len(losses) - 2,
@@ -129,10 +175,8 @@ def plot(results):
     left.set_ylabel("training loss")
     left.set_title("Loss")
     left.legend(fontsize="small")
-    for name, r in list(results.items())[
-        :2
-    ]:  # the NaN run has no meaningful weights left
-        change = r["relative_change"]
+    for name in list(RUNS)[:2]:  # the NaN run has no meaningful weights left
+        change = results[name]["relative_change"]
         right.plot(
             range(1, len(change) + 1), change, "o-", markersize=3, label=name
         )
@@ -162,7 +206,8 @@ def plot(results):
 
 def main(out_dir: Path) -> dict:
     results = experiment()
-    for name, r in results.items():
+    for name in RUNS:
+        r = results[name]
         first, last = r["relative_change"][0], r["relative_change"][-2]
         print(
             f"{name:30s} loss {r['losses'][0]:.3g} -> {r['losses'][-1]:.3g} after "
@@ -170,6 +215,21 @@ def main(out_dir: Path) -> dict:
             f"layer 20 moved {last:.2g}; "
             f"first gradient norm, layer 1: {r['first_gradients'][0]:.2g}"
         )
+    sigmoid = results["sigmoid, PyTorch default init"]
+    print(
+        "sigmoid: std over inputs at layer 10 (float64) "
+        f"{sigmoid['input_spread'][9]:.2g}; first update / half spacing, "
+        "layers 10-13: "
+        + ", ".join(f"{c:.2g}" for c in sigmoid["update_to_spacing"][9:13])
+    )
+    runs = [results["ReLU, He init"], *results["ReLU, He init, nudged"]]
+    finals = [r["losses"][-1] for r in runs]
+    print(
+        "ReLU, He init, as is and nudged: final losses "
+        + ", ".join(f"{f:.3g}" for f in finals)
+        + f" (largest / smallest {max(finals) / min(finals):.2g}); "
+        f"every lowest loss below {max(min(r['losses']) for r in runs):.2g}"
+    )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
