@@ -1,9 +1,12 @@
 """The numbers that chapter 3 states, recomputed by its snippets."""
 
+import copy
 import math
 
 import pytest
-from conftest import assert_page_states, latex_sci, page
+import torch
+from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from torch import nn
 
 CHAPTER = "03-weight-initialization"
 PAGE = page(CHAPTER)
@@ -44,13 +47,14 @@ def test_the_recursions_predict_every_layer(run):
     assert fan_out["backward predicted"] == [1.0] * 12
     assert fan_out["forward predicted"][-1] == 2.0 * 64 / 512
     assert fan_in["backward predicted"][0] == 512 / 64
+    # float32 sums: 0.9785 at layer 1 is too close to a rounding boundary for 3 digits
     assert_page_states(
         PAGE,
         "within 10%",
         f"${fan_in['forward'][-1]:.2f}$",
         f"${fan_out['forward'][-1]:.3f}$",
         f"${fan_in['backward'][0]:.2f}$",
-        f"${fan_out['backward'][0]:.3f}$",
+        f"(measured ${fan_out['backward'][0]:.2f}$ at layer 1)",
     )
 
 
@@ -117,7 +121,13 @@ def test_glorot_bengio_pictures(run):
     assert max(w) < 1e-18 and max(w) / min(w) < 2
 
     xavier, default = r["tanh, Xavier"], r["tanh, default"]
-    assert 0.1 < xavier["gradient rms"][0] / xavier["gradient rms"][-1] < 1
+    # tanh with Xavier: not level but a slow decay, forward and backward ...
+    x_std, x_grad = xavier["activation std"], xavier["gradient rms"]
+    assert 0.1 < x_grad[0] / x_grad[-1] < 0.5 and 0.1 < x_std[-1] / x_std[0] < 0.5
+    x_factor = (x_grad[0] / x_grad[-1]) ** (1 / 19)
+    # ... which eases as the signal shrinks: layers 20 -> 15 lose less than 5 -> 1
+    top, bottom = (x_grad[14] / x_grad[19]) ** (1 / 5), (x_grad[0] / x_grad[4]) ** (1 / 4)
+    assert bottom < x_factor < top < 1
     assert default["gradient rms"][0] / default["gradient rms"][-1] < 1e-4
     sigmoid = r["sigmoid, Xavier"]
     assert sigmoid["activation mean"][-1] == pytest.approx(0.5, abs=0.05)
@@ -139,6 +149,11 @@ def test_glorot_bengio_pictures(run):
         f"${default['activation std'][-1]:.3f}$",
         latex_sci(default["gradient rms"][0] / default["gradient rms"][-1], 2),
         f"${xavier['gradient rms'][0] / xavier['gradient rms'][-1]:.2f}$",
+        "Not level: a slow decay",
+        f"falls from\n  ${x_std[0]:.3f}$ to ${x_std[-1]:.3f}$",
+        f"a factor of ${x_factor:.2f}$ per\n  layer on average",
+        f"a factor ${top:.2f}$ per layer from layer 20 down",
+        f"but ${bottom:.2f}$ per layer from layer 5 down to 1",
         f"${sigmoid['activation mean'][-1]:.2f}$",
         latex_sci(sigmoid["gradient rms"][0] / sigmoid["gradient rms"][-1], 2),
         f"${relu_x['activation std'][0]:.3f}$",
@@ -236,23 +251,98 @@ def test_orthogonal_init(run):
 
 def test_thirty_layers_xavier_stalls_he_trains(run):
     r = run("deep_relu_training")
-    xavier, he = r["Xavier"], r["He"]
+    xavier, he, adam = r["Xavier"], r["He"], r["Xavier, Adam"]
     ln2 = math.log(2)
-    for x in xavier:  # stuck near chance for the whole run
+    # training results: bounds and counts with a margin, no digits that rounding moves
+    for x in xavier:  # with SGD, stuck near chance for the whole run
         assert all(abs(loss - ln2) < 0.03 for loss in x["losses"])
-    for h in he:
-        assert h["losses"][-1] < 0.3
-    assert sum(h["losses"][-1] < 0.01 for h in he) >= 2
+    he_finals = sorted(h["losses"][-1] for h in he)
+    assert he_finals[1] < 0.01 < he_finals[2] < 0.3
     gx = math.prod(x["first layer gradient"][0] for x in xavier) ** (1 / 3)
     gh = math.prod(h["first layer gradient"][0] for h in he) ** (1 / 3)
     assert 2**12 < gh / gx < 2**18
     # Xavier's first-layer gradient never reaches He's: not a start-up effect
-    assert max(max(x["first layer gradient"]) for x in xavier) < 1e-3
+    for x in xavier:
+        assert all(1e-6 < g < 1e-3 for g in x["first layer gradient"])
+    for h in he:
+        assert 0.1 < h["first layer gradient"][0] < 1
+    # with Adam the same Xavier network leaves ln 2 in most seeds, unevenly
+    adam_finals = [a["losses"][-1] for a in adam]
+    assert len(adam_finals) == 10
+    assert sum(loss < 0.5 for loss in adam_finals) > len(adam_finals) / 2
+    assert max(adam_finals) > 3 * min(adam_finals)
     assert_page_states(
         PAGE,
-        *(f"${x['losses'][-1]:.3f}$" for x in xavier),
-        *(f"${h['losses'][-1]:.3g}$" for h in he),
+        "three seeds per initialization",
+        "the same 50 steps) in ten seeds",
         latex_sci(gh / gx, 2),
+        f"$2^{{14.5}} \\approx {latex_sci(2**14.5, 2)}$",
+        "three Xavier runs stay within $0.03$ of $\\ln 2$",
+        "two of the three He runs end below $0.01$, the third below $0.3$",
+        "below\n1e-3 for Xavier throughout and between 0.1 and 1 for He",
+        "its loss ends below $0.5$ in most of the ten seeds",
+        "differ widely from seed to seed",
+        "moves the same Xavier network in most seeds",
+        "a few hundredths of $\\ln 2$ over 50 steps",
+    )
+
+
+def test_the_optimizers_are_torch_optims_and_adam_ignores_scale():
+    """The hand-written updates are torch.optim's, bit for bit (the snippets avoid
+    torch.optim, whose import costs a second), and Adam's first step is
+    lr * |g| / (|g| + eps): about lr whatever the size of g."""
+    snippets = ROOT / "snippets" / CHAPTER
+    deep, lsuv = (load_snippet(snippets / f"{n}.py") for n in ("deep_relu_training", "lsuv"))
+    g = torch.Generator().manual_seed(0)
+    x, y = deep.make_task(g)
+    mlp = deep.make_mlp("Xavier", g, depth=3)
+
+    def step_loss(model):
+        model.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+
+    def torch_trained(make_optimizer, steps=5):
+        model = copy.deepcopy(mlp)
+        optimizer = make_optimizer(model.parameters())
+        for _ in range(steps):
+            step_loss(model)
+            optimizer.step()
+        return model
+
+    def hand_trained(update, steps=5):
+        model = copy.deepcopy(mlp)
+        params = list(model.parameters())
+        m, v = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+        for step in range(1, steps + 1):
+            step_loss(model)
+            with torch.no_grad():
+                for p, m_, v_ in zip(params, m, v):
+                    update(p, m_, v_, step)
+        return model
+
+    def sgd(params):
+        return torch.optim.SGD(params, lr=0.002, momentum=0.9)
+
+    lsuv_trained = copy.deepcopy(mlp)
+    lsuv.train(lsuv_trained, x, y, steps=5)
+    for ours, theirs in (
+        (hand_trained(lambda p, m, v, step: deep.sgd_(p, m)), torch_trained(sgd)),
+        (lsuv_trained, torch_trained(sgd)),
+        (hand_trained(deep.adam_), torch_trained(torch.optim.Adam)),
+    ):
+        assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+
+    grad = torch.tensor([1e-6, 1e-4, 1e-2, 1.0])
+    p = torch.zeros(4, requires_grad=True)
+    p.grad = grad.clone()
+    with torch.no_grad():
+        deep.adam_(p, torch.zeros(4), torch.zeros(4), step=1)
+    assert torch.allclose(-p.detach(), 1e-3 * grad / (grad + 1e-8), rtol=1e-5)
+    assert all(0.99e-3 < step < 1e-3 for step in (-p.detach()).tolist())
+    assert_page_states(
+        PAGE,
+        "$\\eta\\,|g|/(|g| + \\epsilon)$, with $\\eta = 10^{-3}$ and\n$\\epsilon = 10^{-8}$",
+        "whether\nit is $10^{-6}$ or $1$",
     )
 
 
@@ -260,7 +350,7 @@ def test_lsuv(run):
     r = run("lsuv")
     for run_ in r["LSUV"]:  # every layer's output variance within tol = 0.1
         assert all(abs(row["variance"] - 1) < 0.1 for row in run_["lsuv"])
-        assert run_["losses"][-1] < 0.01
+        assert run_["losses"][-1] < 0.01  # a training result: a bound, with margin
     report = r["LSUV"][0]["lsuv"]
     assert all(row["rescales"] == 1 for row in report)  # one rescale sufficed
     lo = min(row["variance"] for row in report)
@@ -274,7 +364,7 @@ def test_lsuv(run):
     per_layer = (across[29] / across[0]) ** (1 / 29)
     assert per_layer == pytest.approx(1 / math.sqrt(6), rel=0.05)
     for run_ in r["default"]:
-        assert abs(run_["losses"][-1] - math.log(2)) < 0.03
+        assert all(abs(loss - math.log(2)) < 0.03 for loss in run_["losses"])
     assert_page_states(
         PAGE,
         f"[{lo:.3f}, {hi:.3f}]",
@@ -282,5 +372,38 @@ def test_lsuv(run):
         f"$\\sqrt{{2/(5n)}} = {floor:.4f}$",
         latex_sci(across[29], 2),
         f"${per_layer:.3f}$",
-        *(f"${run_['losses'][-1]:.3g}$" for run_ in r["LSUV"]),
+        "and all three runs end below $0.01$",
+        "stays at ln 2, the LSUV network falls close to zero",
+    )
+
+
+def test_fan_out_ignores_groups():
+    """PyTorch's fan_out of a grouped convolution is c_out k_H k_W whatever the groups,
+    so mode='fan_out' keeps 1/groups of the gradient's second moment, not all of it."""
+    c, k = 64, 3
+    g = torch.Generator().manual_seed(0)
+    for groups in (1, 4, c):  # c: depthwise
+        conv = nn.Conv2d(c, c, k, groups=groups, bias=False, padding=1, padding_mode="circular")
+        conv = conv.double()
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(conv.weight)
+        assert fan_in == c // groups * k * k  # what one output sums over: right
+        assert fan_out == c * k * k  # an input feeds only c // groups * k * k products
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="linear", generator=g)
+        gains = []
+        for _ in range(4):
+            x = torch.randn(8, c, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
+            out = conv(x)
+            grad_out = torch.randn(out.shape, generator=g, dtype=torch.float64)
+            out.backward(grad_out)
+            gains.append((x.grad.pow(2).mean() / grad_out.pow(2).mean()).item())
+        # the backward gain is the weights' sum of squares per input channel
+        expected = conv.weight.detach().pow(2).sum().item() / c
+        assert sum(gains) / len(gains) == pytest.approx(expected, rel=0.05)
+        assert expected == pytest.approx(1 / groups, rel=0.15)
+    assert_page_states(
+        PAGE,
+        "$\\text{fan}_{out} = c_{out} k_H k_W$ whatever $g$ is",
+        "`mode='fan_out'` draws a variance $g$ times too small",
+        "`mode='fan_in'`, the default, uses the right\n  fan",
+        "with $g$ groups it keeps $1/g$",
     )

@@ -4,7 +4,7 @@ A 20-layer, 128-wide MLP at initialization, in the style of Glorot & Bengio
 (2010). tanh with small random weights (std 0.01): activations and gradients
 shrink by the same factor every layer. tanh with PyTorch's default init:
 activations shrink to a floor set by the biases, gradients vanish. tanh with
-Xavier: both stay level. Sigmoid with Xavier: activations sit around 0.5 and
+Xavier: both decay, slowly. Sigmoid with Xavier: activations sit around 0.5 and
 gradients still vanish. ReLU with Xavier: everything halves in variance per
 layer. ReLU with He: level.
 

@@ -6,6 +6,9 @@ width 64, 64 training points from a random teacher, SGD with momentum, three
 seeds per init. With Xavier init every layer halves the signal's variance,
 so the first layer's gradient is about 2^-15 times smaller than with He
 init; the loss sits near ln 2 for the whole run. He init fits the data.
+That verdict belongs to SGD: Adam divides each gradient by a running
+estimate of its size, and the same Xavier network trained with Adam leaves
+ln 2 in most of ten seeds.
 
 Run: python snippets/03-weight-initialization/deep_relu_training.py [OUT_DIR]
 """
@@ -43,30 +46,49 @@ def make_mlp(init, g, depth=30, width=64, dim=16):
     return nn.Sequential(*blocks, layers[-1])
 
 
-def train(init, seed, steps=50, lr=0.002, momentum=0.9):
+def sgd_(p, velocity, lr=0.002, momentum=0.9):
+    """One step of SGD with momentum, as torch.optim.SGD takes it."""
+    velocity.mul_(momentum).add_(p.grad)
+    p.add_(velocity, alpha=-lr)
+
+
+def adam_(p, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step, as torch.optim.Adam takes it on the CPU."""
+    m.lerp_(p.grad, 1 - betas[0])  # running mean of the gradient
+    v.mul_(betas[1]).addcmul_(p.grad, p.grad, value=1 - betas[1])  # of g^2
+    denom = (v.sqrt() / (1 - betas[1] ** step) ** 0.5).add_(eps)
+    p.addcdiv_(m, denom, value=-lr / (1 - betas[0] ** step))
+
+
+def train(init, seed, optimizer="SGD", steps=50):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     model = make_mlp(init, g)
     params = list(model.parameters())
-    velocity = [torch.zeros_like(p) for p in params]
+    moments = [torch.zeros_like(p) for p in params]  # velocity, Adam's m
+    squares = [torch.zeros_like(p) for p in params]  # Adam's v
     losses, first_layer_gradients = [], []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         loss = nn.functional.cross_entropy(model(x), y)
         model.zero_grad()
         loss.backward()
         losses.append(loss.item())
         first_layer_gradients.append(model[0].weight.grad.norm().item())
-        with torch.no_grad():  # SGD with momentum, as torch.optim.SGD does it
-            for p, v in zip(params, velocity):
-                v.mul_(momentum).add_(p.grad)
-                p.sub_(lr * v)
+        with torch.no_grad():
+            for p, m, v in zip(params, moments, squares):
+                if optimizer == "Adam":
+                    adam_(p, m, v, step)
+                else:
+                    sgd_(p, m)
     return {"losses": losses, "first layer gradient": first_layer_gradients}
 
 
-def experiment(seeds=(0, 1, 2)):
-    return {
+def experiment(seeds=(0, 1, 2), adam_seeds=range(10)):
+    results = {
         init: [train(init, seed) for seed in seeds] for init in ("Xavier", "He")
     }
+    results["Xavier, Adam"] = [train("Xavier", s, "Adam") for s in adam_seeds]
+    return results
 
 
 # --8<-- [end:core]
@@ -74,18 +96,23 @@ def experiment(seeds=(0, 1, 2)):
 
 def plot(results):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-    for i, (init, runs) in enumerate(results.items()):
-        color = f"C{i}"
+    for i, (name, runs) in enumerate(results.items()):
+        color, adam = f"C{i}", name.endswith("Adam")
+        name = name if adam else f"{name}, SGD"
         for k, r in enumerate(runs):
-            label = f"{init} ({len(runs)} seeds)" if k == 0 else None
+            label = f"{name} ({len(runs)} seeds)" if k == 0 else None
+            if adam:  # thin lines, and the loss only
+                left.plot(r["losses"], color=color, lw=0.8, label=label)
+                continue
             left.plot(r["losses"], color=color, label=label)
             right.plot(r["first layer gradient"], color=color, label=label)
     left.axhline(math.log(2), color="grey", linestyle=":", label="ln 2")
+    left.set_ylim(0, 2)  # an Adam run that jumps higher leaves the plot
     left.set_ylabel("training loss")
-    left.set_title("30-layer ReLU MLP, SGD with momentum")
+    left.set_title("30-layer ReLU MLP")
     right.set_yscale("log")
     right.set_ylabel(r"$\|\partial L / \partial W^{(1)}\|$")
-    right.set_title("Gradient of the first layer")
+    right.set_title("Gradient of the first layer (SGD)")
     for ax in (left, right):
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
@@ -99,10 +126,16 @@ def main(out_dir: Path) -> dict:
     for init, runs in results.items():
         for seed, r in enumerate(runs):
             print(
-                f"{init:6s} seed {seed}: loss {r['losses'][0]:.3f} -> "
+                f"{init:12s} seed {seed}: loss {r['losses'][0]:.3f} -> "
                 f"{r['losses'][-1]:.3g}; first-layer gradient "
                 f"{r['first layer gradient'][0]:.2g} at step 0"
             )
+    ln2 = math.log(2)
+    worst = max(abs(v - ln2) for r in results["Xavier"] for v in r["losses"])
+    print(f"Xavier, SGD: every step's loss within {worst:.3f} of ln 2")
+    adam = [r["losses"][-1] for r in results["Xavier, Adam"]]
+    below = sum(loss < 0.5 for loss in adam)
+    print(f"Xavier, Adam: {below} of {len(adam)} seeds end below 0.5")
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 

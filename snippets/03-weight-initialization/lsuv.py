@@ -101,7 +101,7 @@ def train(model, x, y, steps=50, lr=0.002, momentum=0.9):
         with torch.no_grad():  # SGD with momentum, as torch.optim.SGD does it
             for p, v in zip(params, velocity):
                 v.mul_(momentum).add_(p.grad)
-                p.sub_(lr * v)
+                p.add_(v, alpha=-lr)
     return losses
 
 
