@@ -503,8 +503,11 @@ plt.show()
 #   cross almost at once (the table prints the step). Skips alone are not enough.
 # - **`"plain"`** and **`"plain + batchnorm"`**: the slow ones, both far from the two
 #   best residual networks after `STEPS` steps. Which of the two plain networks gets
-#   further depends on the seed and the learning rate: try a few. Batch norm fixes the
-#   forward scale, but with its exploding gradients it is no free win without skips.
+#   further depends on the seed and the learning rate: try a few. It can even depend
+#   on rounding: their final losses are sensitive to it (like the gradient-flow lab's
+#   ReLU + He run), so another machine may print other values for them here, unlike
+#   for the two best residual networks. Batch norm fixes the forward scale, but with
+#   its exploding gradients it is no free win without skips.
 # - **`"plain + batchnorm"`, after training:** compare its gradient ratio before and
 #   after. Yang et al. also observed that after the first optimization steps the
 #   gradients of such networks settle into a much smaller range across layers. Its
