@@ -21,14 +21,15 @@ from multiprocessing import forkserver
 PRELOAD = ["torch", "numpy", "matplotlib.pyplot"]
 
 # Numerics profiles: the environment every snippet, lab kernel and test of a run inherits.
-# Every profile uses one thread: the build runs one snippet per core, and a fixed thread count
-# fixes the order of float reductions, so one machine draws the same figures build after build.
-# Beyond that, no setting makes floats machine-independent (ATen, MKL and oneDNN choose kernels
-# and block sizes by CPU, and MKL's reproducible branches are defined for Intel processors only),
-# so the pages state only what survives a change of kernels, and the tests check it under two
+# The build's use one thread: it runs one snippet per core, and a fixed thread count fixes the
+# order of float reductions, so one machine draws the same figures build after build. Beyond
+# that, no setting makes floats machine-independent (ATen, MKL and oneDNN choose kernels and
+# block sizes by CPU, and MKL's reproducible branches are defined for Intel processors only),
+# so the pages state only what survives a change of kernels, and the tests check it under
 # profiles that compute with different kernels on every x86-64 machine:
 #   native    the kernels the libraries pick for this CPU, as a reader's run gets them;
-#   portable  ATen's scalar kernels, MKL's compatible branch and oneDNN limited to SSE4.1.
+#   portable  ATen's scalar kernels, MKL's compatible branch and oneDNN limited to SSE4.1;
+#   reader    nothing set, as a reader's shell runs a snippet (slow under pytest-xdist: -n 1).
 # NUMERICS=<profile> selects one (default: native).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 PROFILES = {
@@ -39,6 +40,7 @@ PROFILES = {
         "MKL_CBWR": "COMPATIBLE",
         "ONEDNN_MAX_CPU_ISA": "SSE41",
     },
+    "reader": {},  # nothing set: as many threads as cores, as a snippet run from a shell
 }
 
 
