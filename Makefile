@@ -36,6 +36,6 @@ clean:
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(if $(TORCH_INDEX),$(PIP) "$(TORCH_PIN)" --index-url "$(TORCH_INDEX)")
+	$(if $(TORCH_INDEX),$(PIP) --no-deps "$(TORCH_PIN)" --index-url "$(TORCH_INDEX)")
 	$(PIP) -r requirements.txt
 	touch $@
