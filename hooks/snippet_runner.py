@@ -18,7 +18,8 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 
-PRELOAD = ["torch", "numpy", "matplotlib.pyplot"]
+# torch._dynamo is what the first torch.optim optimizer a snippet creates would import.
+PRELOAD = ["torch", "torch.optim", "torch._dynamo", "numpy", "matplotlib.pyplot"]
 
 # Numerics profiles: the environment every snippet, lab kernel and test of a run inherits.
 # The build's use one thread: it runs one snippet per core, and a fixed thread count fixes the

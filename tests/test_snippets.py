@@ -1,13 +1,25 @@
 """Every snippet has the same anatomy, is shown on its page, and fails cleanly."""
 
-import inspect
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, load_snippet
 from figures import run_snippet
 
-ALLOWED_IMPORTS = {"math", "sys", "pathlib", "torch", "numpy", "matplotlib"}
-REFERENCE_SAVE = inspect.getsource(load_snippet(SNIPPETS[0]).save)
+ALLOWED_IMPORTS = {"argparse", "math", "os", "sys", "pathlib", "torch", "numpy", "matplotlib"}
+SHARED = "\n# Shared by every snippet"
+
+
+def shared_part(snippet) -> str:
+    """The snippet's tail from the SHARED comment on: version check, style, command line."""
+    source = snippet.read_text(encoding="utf-8")
+    assert source.count(SHARED) == 1, f"{snippet} has no single shared part"
+    return source[source.index(SHARED) :]
+
+
+REFERENCE_SHARED = shared_part(SNIPPETS[0])
+SCALAR_EXAMPLES = ROOT / "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py"
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=SNIPPET_IDS)
@@ -22,21 +34,43 @@ def test_snippet_has_the_standard_anatomy(snippet):
         if line.startswith(("import ", "from "))
     }
     assert imports <= ALLOWED_IMPORTS, imports
-    # one save() for all: a copied snippet stays self-contained, and all behave the same
-    assert inspect.getsource(module.save) == REFERENCE_SAVE
+    # one shared part for all: a copied snippet stays self-contained, and all behave the same
+    assert shared_part(snippet) == REFERENCE_SHARED
+    assert callable(module.main) and callable(module.plot)
 
 
-def test_unwritable_output_folder_is_a_one_line_error(tmp_path):
+def one_line_error(proc) -> str:
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
+    return proc.stderr
+
+
+def test_help_describes_the_snippet_and_creates_nothing(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, SCALAR_EXAMPLES, "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "OUT_DIR" in proc.stdout, proc.stderr
+    assert "The two textbook examples" in proc.stdout
+    assert not any(tmp_path.iterdir())
+
+
+def test_output_folder_is_checked_before_any_work(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = run_snippet(
-        ROOT / "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
-        blocker / "figures",
+    proc = run_snippet(SCALAR_EXAMPLES, blocker)
+    assert one_line_error(proc) == f"error: {blocker} is a file, not a folder\n"
+    assert proc.stdout == ""  # refused before the experiment, which prints its numbers
+    proc = run_snippet(SCALAR_EXAMPLES, blocker / "figures")
+    assert one_line_error(proc).startswith(f"error: cannot create {blocker / 'figures'}: ")
+    assert proc.stdout == ""
+
+
+def test_default_output_folder_is_the_current_one_and_the_path_is_printed(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, SCALAR_EXAMPLES], cwd=tmp_path, capture_output=True, text=True
     )
-    assert proc.returncode != 0
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cannot write"), (
-        proc.stderr
-    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "scalar_examples.svg").exists()
+    assert proc.stdout.rstrip().endswith("wrote scalar_examples.svg")
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=SNIPPET_IDS)

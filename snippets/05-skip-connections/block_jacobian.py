@@ -11,7 +11,9 @@ blow it up, and an unscaled He branch is not small.
 Run: python snippets/05-skip-connections/block_jacobian.py [OUT_DIR]
 """
 
+import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -136,11 +138,28 @@ def main(out_dir: Path) -> dict:
     return r
 
 
+# Shared by every snippet, so that a copied file runs alone (tests/test_snippets.py keeps
+# this part identical everywhere): the PyTorch it needs, the figure style, the command line.
+MIN_TORCH = "2.13"  # the release the pages are built and tested with
+# 4.5 inches wide and 12-point text: readable at a phone's width (shown 358 px wide, text of
+# at least 9 px, super- and subscripts included) and on a desktop (at least 11 px).
+STYLE = {
+    "figure.figsize": (4.5, 3.2),
+    "font.size": 12,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 12,
+    "figure.titlesize": 12,
+    "svg.hashsalt": "vanishing-gradients",  # with Date=None: byte-identical SVGs
+}
+plt.rcParams.update(STYLE)
+
+
 def save(fig, path):
-    """Write a byte-reproducible SVG, or exit with a one-line error."""
-    plt.rcParams["svg.hashsalt"] = "vanishing-gradients"
+    """Write a byte-reproducible SVG and say where, or exit with a one-line error."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(
             path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
         )
@@ -148,7 +167,35 @@ def save(fig, path):
         sys.exit(f"error: cannot write {path}: {err.strerror}")
     finally:
         plt.close(fig)
+    print(f"wrote {path}")
+
+
+def command_line() -> Path:
+    """OUT_DIR from the command line, checked before any work is done."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "out_dir",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="OUT_DIR",
+        help="folder for the figure, created if needed (default: this folder)",
+    )
+    out_dir = parser.parse_args().out_dir
+    if torch.__version__ < MIN_TORCH:
+        parser.exit(
+            1, f"error: needs PyTorch {MIN_TORCH}+, not {torch.__version__}\n"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        parser.exit(1, f"error: {out_dir} is a file, not a folder\n")
+    except OSError as err:
+        parser.exit(1, f"error: cannot create {out_dir}: {err.strerror}\n")
+    if not os.access(out_dir, os.W_OK):
+        parser.exit(1, f"error: cannot write to {out_dir}\n")
+    return out_dir
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))
+    main(command_line())
