@@ -174,3 +174,22 @@ def test_bad_input_fails_the_build_naming_the_file(fault, site, tmp_path):
     log = proc.stdout + proc.stderr
     for text in expected:
         assert text in log, f"{fault}: the build log does not say {text!r}:\n{log[-3000:]}"
+
+
+def test_every_figure_has_a_visible_caption_and_enlarges(site):
+    """Each chapter figure sits in a <figure> with a <figcaption>, inside a lightbox link."""
+    problems = []
+    for page in sorted(site.glob("[0-9][0-9]-*/index.html")):
+        html = page.read_text(encoding="utf-8")
+        for figure in re.findall(r"<figure\b.*?</figure>", html, re.S):
+            if "<figcaption" not in figure:
+                problems.append(f"{page.parent.name}: a figure without a caption")
+        bare = re.sub(r"<figure\b.*?</figure>", "", html, flags=re.S)
+        problems += [
+            f"{page.parent.name}: {src} is not in a captioned figure"
+            for src in re.findall(r'<img[^>]+src="([^"]+\.svg)"', bare)
+        ]
+        for src in re.findall(r'<img[^>]+src="([^"]+\.svg)"', html):
+            if not re.search(rf'<a[^>]+class="glightbox"[^>]*href="{re.escape(src)}"', html):
+                problems.append(f"{page.parent.name}: {src} does not enlarge")
+    assert not problems, "\n".join(problems)

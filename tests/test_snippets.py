@@ -39,6 +39,17 @@ def test_snippet_has_the_standard_anatomy(snippet):
     assert callable(module.main) and callable(module.plot)
 
 
+CORE_LINES = 15  # the page shows the lines that carry the idea; the whole file is one click away
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=SNIPPET_IDS)
+def test_the_lines_shown_on_the_page_are_few(snippet):
+    source = snippet.read_text(encoding="utf-8")
+    core = source.split("# --8<-- [start:core]")[1].split("# --8<-- [end:core]")[0]
+    lines = [line for line in core.splitlines() if line.strip()]
+    assert len(lines) <= CORE_LINES, f"{len(lines)} lines between the core markers"
+
+
 def one_line_error(proc) -> str:
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
     return proc.stderr
@@ -81,3 +92,5 @@ def test_snippet_is_shown_on_its_chapter_page(snippet):
     assert f'--8<-- "{rel}:core"' in text, f"{chapter} does not include {rel}"
     assert f"]({snippet.stem}.svg)" in text, f"{chapter} does not show {snippet.stem}.svg"
     assert f"]({snippet.name}){{ download }}" in text, f"{chapter} has no download link"
+    whole = f'--8<-- "{rel}"'  # the whole file, in a fold after the core
+    assert whole in text, f"{chapter} does not offer the whole of {rel}"

@@ -160,10 +160,10 @@ def main(out_dir: Path) -> dict:
 # Shared by every snippet, so that a copied file runs alone (tests/test_snippets.py keeps
 # this part identical everywhere): the PyTorch it needs, the figure style, the command line.
 MIN_TORCH = "2.13"  # the release the pages are built and tested with
-# 4.5 inches wide and 12-point text: readable at a phone's width (shown 358 px wide, text of
+# 4.2 inches wide and 12-point text: readable at a phone's width (shown 358 px wide, text of
 # at least 9 px, super- and subscripts included) and on a desktop (at least 11 px).
 STYLE = {
-    "figure.figsize": (4.5, 3.2),
+    "figure.figsize": (4.2, 3.0),
     "font.size": 12,
     "axes.titlesize": 12,
     "axes.labelsize": 12,

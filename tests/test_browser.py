@@ -1,0 +1,121 @@
+"""The built site in a real browser (Chromium, driven by Playwright): figures readable on a
+phone and on a desktop.
+
+A figure's text is drawn as paths, at the sizes matplotlib wrote into the SVG. The browser
+gives the width at which each figure is shown; the SVG gives every glyph's size in its own
+units; together they give the size in CSS pixels the reader sees. Without a Chromium or Chrome
+on the machine (nor Playwright's own, from `python -m playwright install chromium`) these
+tests are skipped, unless REQUIRE_BROWSER is set, as CI sets it.
+"""
+
+import functools
+import os
+import shutil
+import threading
+import xml.etree.ElementTree as ET
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+# Smallest text a reader should have to read, in CSS pixels, by viewport width.
+MIN_TEXT_PX = {390: 9.0, 1280: 11.0}
+BROWSERS = [
+    os.environ.get("CHROMIUM", ""),
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+]
+
+
+def find_browser() -> str | None:
+    return next((path for b in BROWSERS if b and (path := shutil.which(b))), None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        try:  # the system's browser, else Playwright's own
+            chromium = playwright.chromium.launch(
+                executable_path=find_browser(),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+        except Error as error:
+            if os.environ.get("REQUIRE_BROWSER"):
+                pytest.fail(f"no browser: none of {BROWSERS}, nor Playwright's: {error}")
+            pytest.skip("no Chromium or Chrome found (set CHROMIUM to its path)")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    """The built site on http://127.0.0.1:<port>/, as `mkdocs serve` would show it."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=site))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def smallest_glyph(svg: Path) -> tuple[float, float]:
+    """(width of the viewBox, smallest glyph size), both in the SVG's own units.
+
+    matplotlib draws a text as a group scaled by size/100; a glyph of mathtext (a super- or
+    subscript) is scaled once more inside it.
+    """
+    root = ET.parse(svg).getroot()
+    view_width = float(root.get("viewBox").split()[2])
+    sizes = []
+    for text in root.iter(f"{SVG}g"):
+        if not (text.get("id") or "").startswith("text_"):
+            continue
+        for group in text.iter(f"{SVG}g"):
+            if "scale(" not in (transform := group.get("transform") or ""):
+                continue
+            outer = 100 * float(transform.split("scale(")[1].split()[0].rstrip(")"))
+            inner = [
+                float(use.get("transform").split("scale(")[1].rstrip(")").split()[0])
+                for use in group.iter(f"{SVG}use")
+                if "scale(" in (use.get("transform") or "")
+            ]
+            sizes.append(outer * min([1.0, *inner]))
+    return view_width, min(sizes)
+
+
+def chapter_pages(site: Path) -> list[str]:
+    return sorted(p.parent.name for p in site.glob("[0-9][0-9]-*/index.html"))
+
+
+@pytest.mark.parametrize("width", MIN_TEXT_PX)
+def test_figure_text_is_readable(width, site, served, browser):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    too_small, shown = [], 0
+    for chapter in chapter_pages(site):
+        page.goto(served + chapter + "/")
+        figures = page.eval_on_selector_all(
+            "article img[src$='.svg']",
+            "imgs => imgs.map(i => [i.getAttribute('src'), i.getBoundingClientRect().width])",
+        )
+        for src, rendered in figures:
+            name = src.rsplit("/", 1)[-1]
+            view_width, glyph = smallest_glyph(site / chapter / name)
+            px = glyph * rendered / view_width
+            shown += 1
+            if px < MIN_TEXT_PX[width]:
+                too_small.append(f"{chapter}/{name}: smallest text {px:.1f} px")
+    page.close()
+    assert shown >= len(list(site.glob("[0-9][0-9]-*/*.svg")))
+    assert not too_small, f"at {width} px wide, under {MIN_TEXT_PX[width]} px:\n" + "\n".join(
+        too_small
+    )
