@@ -1,31 +1,106 @@
-"""Offer every lab as a downloadable ``.ipynb`` beside its page.
+"""Run every lab once per build, and publish it with its outputs.
 
-Labs are stored as jupytext percent scripts (``docs/labs/<name>.py``) so they diff like code;
-mkdocs-jupyter executes and renders them. This hook converts each to ``<name>.ipynb`` at
-``labs/<name>/<name>.ipynb``, the folder of the rendered page, where the download button in
-``overrides/main.html`` points.
+Labs are jupytext percent scripts (``docs/labs/<name>.py``) so they diff like code. This hook
+executes each in a Jupyter kernel (nbclient), under the build's numerics profile, and caches
+the executed notebook in ``.cache/labs/<profile>/`` by a hash of the lab and the pinned
+requirements. It publishes it twice: as ``labs/<name>.ipynb``, which mkdocs-jupyter renders as
+the lab's page without running it again, and as ``labs/<name>/<name>.ipynb`` beside that page,
+the download, outputs included. Cells tagged ``test`` (numbers for tests/test_labs.py) run but
+are left out of both. A failing cell fails the build, naming the lab and the cell.
+
+``python hooks/notebooks.py`` writes ``notebooks/<name>.ipynb``, the lab without outputs that
+"Open in Colab" opens from the repository (a test checks they match the labs).
 """
 
 from __future__ import annotations
 
-import jupytext
-import snippet_runner  # beside this file
-from mkdocs.structure.files import File, Files
+import hashlib
+from pathlib import Path
 
-# mkdocs-jupyter starts the labs' kernels from this process: give them the snippets' numerics.
+import jupytext
+import nbformat
+import snippet_runner  # beside this file
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+# The labs' kernels are started from this process: give them the snippets' numerics.
 snippet_runner.fix_numerics()
 
-
-def on_config(config):
-    """Cache executed labs per numerics profile: another profile computes other floats."""
-    jupyter = config.plugins["mkdocs-jupyter"].config
-    jupyter["cache_dir"] = f"{jupyter['cache_dir']}/{snippet_runner.numerics()[0]}"
+CACHE_DIR = ".cache/labs"
+TEST_TAG = "test"
+COLAB_DIR = "notebooks"
 
 
+def find_labs(root: Path) -> list[Path]:
+    return sorted((root / "docs/labs").glob("*.py"))
+
+
+def for_readers(notebook) -> nbformat.NotebookNode:
+    """The notebook without the cells tagged for the tests, its cells numbered (jupytext
+    draws random cell ids, which would change the file at every conversion)."""
+    notebook = nbformat.from_dict(notebook)
+    notebook.cells = [c for c in notebook.cells if TEST_TAG not in c.metadata.get("tags", [])]
+    for number, cell in enumerate(notebook.cells, 1):
+        cell.id = f"cell-{number}"
+    return notebook
+
+
+def executed(root: Path, lab: Path) -> Path:
+    """The executed notebook of ``lab``, all cells, from the cache or run now."""
+    digest = hashlib.sha256(lab.read_bytes())
+    digest.update((root / "requirements.txt").read_bytes())
+    profile = snippet_runner.numerics()[0]
+    path = root / CACHE_DIR / profile / f"{lab.stem}-{digest.hexdigest()[:16]}.ipynb"
+    if path.exists():
+        return path
+    notebook = jupytext.read(lab)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": lab.parent}}
+    )
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
+        stale.unlink()
+    nbformat.write(notebook, path)
+    return path
+
+
+@event_priority(100)  # before mkdocs-jupyter, which renders the notebooks this adds
 def on_files(files: Files, config) -> Files:
-    labs = [f for f in files if f.src_uri.startswith("labs/") and f.src_uri.endswith(".py")]
-    for lab in labs:
-        notebook = jupytext.writes(jupytext.read(lab.abs_src_path), fmt="ipynb")
-        name = lab.src_uri.removeprefix("labs/").removesuffix(".py")
-        files.append(File.generated(config, f"labs/{name}/{name}.ipynb", content=notebook))
+    root = Path(config.config_file_path).parent
+    for lab in find_labs(root):
+        source = files.get_file_from_path(f"labs/{lab.name}")
+        if source is not None:
+            files.remove(source)  # the script itself is not a page
+        notebook = nbformat.writes(for_readers(nbformat.read(executed(root, lab), 4)))
+        # mkdocs-jupyter reads the page from a real file under a src_dir (not File.generated)
+        pages = root / CACHE_DIR / "pages"
+        page = pages / "labs" / f"{lab.stem}.ipynb"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        if not page.exists() or page.read_text(encoding="utf-8") != notebook:
+            page.write_text(notebook, encoding="utf-8")
+        uri = f"labs/{lab.stem}.ipynb"
+        files.append(File(uri, str(pages), config.site_dir, config.use_directory_urls))
+        download = f"labs/{lab.stem}/{lab.stem}.ipynb"
+        files.append(File.generated(config, download, content=notebook))
     return files
+
+
+def colab_notebook(lab: Path) -> str:
+    """What ``notebooks/<name>.ipynb`` holds: the lab for readers, without outputs."""
+    return nbformat.writes(for_readers(jupytext.read(lab)))
+
+
+if __name__ == "__main__":
+    root = Path(__file__).resolve().parents[1]
+    for lab in find_labs(root):
+        target = root / COLAB_DIR / f"{lab.stem}.ipynb"
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(colab_notebook(lab), encoding="utf-8")
+        print(f"wrote {target.relative_to(root)}")

@@ -28,6 +28,7 @@ from figures import find_snippets  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
+TEST_REPO_URL = "https://github.com/example/vanishing-gradients"  # unless REPO_URL is set
 SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
 
 
@@ -96,7 +97,7 @@ def run(request, run_snippet_once):
 
 
 def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env = {"REPO_URL": TEST_REPO_URL, **os.environ, "NO_MKDOCS_2_WARNING": "1"}
     env.pop("FIGURES", None)
     cmd = [sys.executable, "-m", "mkdocs", "build", "--site-dir", str(site)]
     return subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)

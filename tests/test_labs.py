@@ -1,129 +1,51 @@
 """What the labs' Markdown says about their outputs is what their cells compute.
 
-Each lab runs once per session, as the build runs it: in a Jupyter kernel, under this session's
-numerics profile. One extra cell at its end prints, as JSON, the numbers the checks need: the
-lab's own variables, plus, where the Markdown says a result is or is not sensitive to rounding,
-a training run from weights nudged by a rounding-sized amount. Each check tests a claim with a
-margin that holds under every profile and states the claim's text, found in the Markdown.
+The build runs each lab once (hooks/notebooks.py), under this session's numerics profile, and
+caches the executed notebook. Its last cell, tagged "test" and hidden from readers, prints as
+JSON the numbers these checks need: the lab's own variables and, where the Markdown says a
+result is or is not sensitive to rounding, a training run from weights nudged by a
+rounding-sized amount. Each check tests a claim with a margin that holds under every profile
+and finds the claim's text in the Markdown.
 """
 
-import asyncio
 import json
 import math
-import os
 
 import jupytext
 import nbformat
 import numpy as np
 import pytest
-from conftest import PROFILE, ROOT
-from nbclient import NotebookClient
+from conftest import ROOT
+
+from notebooks import TEST_TAG, executed, find_labs
 
 LN2 = math.log(2)
 MARK = "LAB-NUMBERS "
 
-# The extra cell of each lab: print what the checks need (JSON, NaN allowed).
-DUMP = {
-    "gradient-flow-lab": """
-import copy, json
-m64, x64, y64 = build(ACTIVATION, INIT, GAIN)
-stds64, _ = probe(copy.deepcopy(m64).double(), x64.double(), y64)
-print("LAB-NUMBERS " + json.dumps({
-    "depth": DEPTH,
-    "run": run,
-    "stds": stds.tolist(),
-    "stds float64": stds64.tolist(),
-    "presets": {
-        name: {"stds": r["stds"].tolist(), "grads": r["grads"].tolist(),
-               "losses": r["run"]["losses"]}
-        for name, r in results.items()
-    },
-    "nudged": nudged,
-}))
-""",
-    "initialization-lab": """
-import json
-pooled = {}
-for scheme in INITS:
-    x, y, model = build(scheme)
-    with torch.no_grad():
-        acts = forward_record(model.double(), x.double())
-    pooled[scheme] = [acts[d - 1].std().item() for d in shown]
-print("LAB-NUMBERS " + json.dumps({
-    "shown": shown,
-    "spreads": spreads,
-    "pooled": pooled,
-    "norms": norms_at_init,
-    "losses": {scheme: losses for scheme, (losses, _) in runs.items()},
-}))
-""",
-    "normalization-and-skips-lab": """
-import json
-nudged = {}
-for arch in ("plain", "plain + batchnorm", "residual + batchnorm",
-             "residual, zero-init"):
-    model, (x, y, _, _) = build(arch)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1 + 1e-7 * torch.randn(p.shape, generator=gen))
-    nudged[arch] = train(model, x, y)[-1]
-print("LAB-NUMBERS " + json.dumps({
-    "at init": {
-        arch: {"stds": s.tolist(), "grads": g.tolist()}
-        for arch, (s, g, _) in at_init.items()
-    },
-    "after": {
-        arch: {**r, "grads": r["grads"].tolist()} for arch, r in results.items()
-    },
-    "nudged": nudged,
-}))
-""",
-}
-
 
 class Lab:
-    """A lab's Markdown (whitespace collapsed) and the numbers its extra cell printed."""
+    """A lab's Markdown (whitespace collapsed) and the numbers its test cell printed."""
 
-    def __init__(self, name: str, numbers: dict):
-        cells = jupytext.read(ROOT / f"docs/labs/{name}.py").cells
-        self.name = name
+    def __init__(self, path):
+        self.name = path.stem
+        cells = jupytext.read(path).cells
         self.markdown = " ".join(
             " ".join(c.source.split()) for c in cells if c.cell_type == "markdown"
         )
-        self.numbers = numbers
+        run = nbformat.read(executed(ROOT, path), 4)
+        (test_cell,) = [c for c in run.cells if TEST_TAG in c.metadata.get("tags", [])]
+        stdout = "".join(o.text for o in test_cell.outputs if o.get("name") == "stdout")
+        line = next(ln for ln in stdout.splitlines() if ln.startswith(MARK))
+        self.numbers = json.loads(line[len(MARK) :])
 
     def states(self, *claims: str):
         missing = [c for c in claims if c not in self.markdown]
         assert not missing, f"docs/labs/{self.name}.py does not state: {missing}"
 
 
-async def execute(name: str) -> dict:
-    notebook = jupytext.read(ROOT / f"docs/labs/{name}.py")
-    notebook.cells.append(nbformat.v4.new_code_cell(DUMP[name]))
-    client = NotebookClient(
-        notebook, timeout=300, resources={"metadata": {"path": str(ROOT / "docs/labs")}}
-    )
-    # Agg: the figures are drawn but not rendered to PNG, which the numbers do not need
-    await client.async_execute(env={**os.environ, "MPLBACKEND": "Agg"})
-    stdout = "".join(o.text for o in notebook.cells[-1].outputs if o.get("name") == "stdout")
-    return json.loads(next(ln for ln in stdout.splitlines() if ln.startswith(MARK))[len(MARK) :])
-
-
-def run_labs(folder):
-    """All three labs at once, each in its own kernel (they are single-threaded)."""
-
-    async def all_labs():
-        return await asyncio.gather(*(execute(name) for name in DUMP))
-
-    for name, numbers in zip(DUMP, asyncio.run(all_labs())):
-        (folder / f"{name}.json").write_text(json.dumps(numbers))
-
-
 @pytest.fixture(scope="session")
-def labs(once):
-    folder = once(f"labs-{PROFILE}", run_labs)
-    return {name: Lab(name, json.loads((folder / f"{name}.json").read_text())) for name in DUMP}
+def labs(site):  # the build has run the labs: read its cache
+    return {path.stem: Lab(path) for path in find_labs(ROOT)}
 
 
 def first_below(losses, level):

@@ -21,9 +21,6 @@
 # gradients change little from layer to layer, one whose gradients look level but are tiny
 # at every layer, and one whose gradients explode.
 #
-# > **Note.** Running this on Colab or your own machine? It needs only torch, numpy and
-# > matplotlib: `pip install torch numpy matplotlib` (Colab already has them).
-#
 # **What you will learn**
 #
 # - how to measure gradient flow: the spread of each layer's activations and the norm of
@@ -35,6 +32,18 @@
 #   or a loss that turns into NaN;
 # - which results of a training run you can trust on another machine, and which depend on
 #   how its floats are rounded.
+
+# %%
+# Run this lab on Colab (button at the top of its page) or on your own machine.
+# It needs torch 2.13 or newer, numpy and matplotlib; Colab has them.
+# Elsewhere: pip install torch numpy matplotlib
+import sys
+
+if "google.colab" in sys.modules:  # make sure of them there
+    import subprocess
+
+    packages = ["torch", "numpy", "matplotlib"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
 
 # %% [markdown]
 # ## Your settings
@@ -571,3 +580,22 @@ for name in ("tanh, Xavier", "ReLU, He"):
 #    first end in NaN? Set `LR = 0.01` and search again: does the edge move? Near
 #    the edge a run is fragile (see *What holds on another machine*): does the edge
 #    stay put when you change `SEED`?
+
+# %% tags=["test"]
+# Hidden from readers (hooks/notebooks.py drops cells tagged "test"): the
+# numbers tests/test_labs.py checks the Markdown against, printed as JSON.
+import copy, json
+m64, x64, y64 = build(ACTIVATION, INIT, GAIN)
+stds64, _ = probe(copy.deepcopy(m64).double(), x64.double(), y64)
+print("LAB-NUMBERS " + json.dumps({
+    "depth": DEPTH,
+    "run": run,
+    "stds": stds.tolist(),
+    "stds float64": stds64.tolist(),
+    "presets": {
+        name: {"stds": r["stds"].tolist(), "grads": r["grads"].tolist(),
+               "losses": r["run"]["losses"]}
+        for name, r in results.items()
+    },
+    "nudged": nudged,
+}))

@@ -19,9 +19,6 @@
 # when your own network will not train: activation histograms, the share of saturated
 # or dead units, gradient norms per layer and the update-to-weight ratio.
 #
-# > **Note.** Running this on Colab or your own machine? It needs only torch, numpy
-# > and matplotlib: `pip install torch numpy matplotlib` (Colab already has them).
-#
 # **What you will learn**
 #
 # - to read per-layer activation histograms: collapsing to zero, saturating, or
@@ -29,6 +26,18 @@
 # - how the initialization sets the gradient of every layer before the first step;
 # - that a bad initialization is not forgotten after a few steps: with plain SGD and a
 #   fixed budget, it decides whether the network trains at all.
+
+# %%
+# Run this lab on Colab (button at the top of its page) or on your own machine.
+# It needs torch 2.13 or newer, numpy and matplotlib; Colab has them.
+# Elsewhere: pip install torch numpy matplotlib
+import sys
+
+if "google.colab" in sys.modules:  # make sure of them there
+    import subprocess
+
+    packages = ["torch", "numpy", "matplotlib"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
 
 # %% [markdown]
 # ## Your settings
@@ -336,3 +345,21 @@ plt.show()
 #    of the ones that do not.
 # 3. Add `"orthogonal"` to `INITS` with tanh. How do its histograms compare with
 #    Xavier's, and why can LSUV start from it?
+
+# %% tags=["test"]
+# Hidden from readers (hooks/notebooks.py drops cells tagged "test"): the
+# numbers tests/test_labs.py checks the Markdown against, printed as JSON.
+import json
+pooled = {}
+for scheme in INITS:
+    x, y, model = build(scheme)
+    with torch.no_grad():
+        acts = forward_record(model.double(), x.double())
+    pooled[scheme] = [acts[d - 1].std().item() for d in shown]
+print("LAB-NUMBERS " + json.dumps({
+    "shown": shown,
+    "spreads": spreads,
+    "pooled": pooled,
+    "norms": norms_at_init,
+    "losses": {scheme: losses for scheme, (losses, _) in runs.items()},
+}))

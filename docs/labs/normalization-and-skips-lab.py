@@ -21,9 +21,6 @@
 # theory is in the chapters on [normalization](../../04-normalization/) and
 # [skip connections](../../05-skip-connections/); here you poke at it.
 #
-# > **Note.** Running this on Colab or your own machine? It needs only torch, numpy and
-# > matplotlib: `pip install torch numpy matplotlib` (Colab already has them).
-#
 # **What you will learn**
 #
 # - that normalization and skip connections act on different things: a normalization
@@ -37,6 +34,18 @@
 # - how the fixes combine: normalize inside the branch (pre-activation), scale the
 #   branches down, or start them at zero;
 # - why a batch-normalized network is trained in train mode and evaluated in eval mode.
+
+# %%
+# Run this lab on Colab (button at the top of its page) or on your own machine.
+# It needs torch 2.13 or newer, numpy and matplotlib; Colab has them.
+# Elsewhere: pip install torch numpy matplotlib
+import sys
+
+if "google.colab" in sys.modules:  # make sure of them there
+    import subprocess
+
+    packages = ["torch", "numpy", "matplotlib"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages])
 
 # %% [markdown]
 # ## Your settings
@@ -557,3 +566,27 @@ plt.show()
 #    scaling it up leaves the output unchanged; a large step makes the weights larger,
 #    which makes the next steps smaller relative to them. In `"residual + batchnorm"`
 #    the matrix of each branch comes *after* the norm, and nothing undoes its scale.
+
+# %% tags=["test"]
+# Hidden from readers (hooks/notebooks.py drops cells tagged "test"): the
+# numbers tests/test_labs.py checks the Markdown against, printed as JSON.
+import json
+nudged = {}
+for arch in ("plain", "plain + batchnorm", "residual + batchnorm",
+             "residual, zero-init"):
+    model, (x, y, _, _) = build(arch)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 1e-7 * torch.randn(p.shape, generator=gen))
+    nudged[arch] = train(model, x, y)[-1]
+print("LAB-NUMBERS " + json.dumps({
+    "at init": {
+        arch: {"stds": s.tolist(), "grads": g.tolist()}
+        for arch, (s, g, _) in at_init.items()
+    },
+    "after": {
+        arch: {**r, "grads": r["grads"].tolist()} for arch, r in results.items()
+    },
+    "nudged": nudged,
+}))
