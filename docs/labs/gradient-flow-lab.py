@@ -34,7 +34,7 @@
 #   how its floats are rounded.
 
 # %%
-# Run this lab on Colab (button at the top of its page) or on your own machine.
+# Run this lab on Colab (button at the top of the page) or on your machine.
 # It needs torch 2.13 or newer, numpy and matplotlib; Colab has them.
 # Elsewhere: pip install torch numpy matplotlib
 import sys

@@ -36,7 +36,7 @@
 # - why a batch-normalized network is trained in train mode and evaluated in eval mode.
 
 # %%
-# Run this lab on Colab (button at the top of its page) or on your own machine.
+# Run this lab on Colab (button at the top of the page) or on your machine.
 # It needs torch 2.13 or newer, numpy and matplotlib; Colab has them.
 # Elsewhere: pip install torch numpy matplotlib
 import sys
@@ -586,7 +586,8 @@ print("LAB-NUMBERS " + json.dumps({
         for arch, (s, g, _) in at_init.items()
     },
     "after": {
-        arch: {**r, "grads": r["grads"].tolist()} for arch, r in results.items()
+        arch: {**r, "grads": r["grads"].tolist()}
+        for arch, r in results.items()
     },
     "nudged": nudged,
 }))
