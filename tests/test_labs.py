@@ -305,3 +305,18 @@ def test_normalization_and_skips_lab_training(labs):
         "It can even depend on rounding: their final losses are sensitive to it",
         "unlike for the two best residual networks",
     )
+
+
+LAB_OUTPUT_WIDTH = 77  # characters of a cell's printed output that show without scrolling
+
+
+def test_printed_tables_fit_the_page(site):
+    """The outputs readers see (the published notebooks) fit the width of the page."""
+    too_wide = []
+    for path in find_labs(ROOT):
+        notebook = nbformat.read(site / "labs" / path.stem / f"{path.stem}.ipynb", 4)
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                lines = output.get("text", "").splitlines()
+                too_wide += [f"{path.name}: {ln}" for ln in lines if len(ln) > LAB_OUTPUT_WIDTH]
+    assert not too_wide, "\n".join(too_wide)

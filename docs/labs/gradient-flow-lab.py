@@ -351,8 +351,7 @@ def describe(run):
     if math.isfinite(losses[-1]):
         return (
             f"loss {losses[0]:.3g} -> {losses[-1]:.3g} "
-            f"after {len(losses)} steps, "
-            f"training accuracy {run['accuracy']:.2f}"
+            f"in {len(losses)} steps, accuracy {run['accuracy']:.2f}"
         )
     return f"loss {losses[0]:.3g} -> NaN at step {len(losses) - 1}"
 
@@ -425,13 +424,13 @@ for name, (activation, init, gain) in PRESETS.items():
 
 print(f"At initialization ({DEPTH} hidden layers of {WIDTH} units)")
 print(
-    f"{'preset':26s}{'std growth':>11s}{'std, last':>11s}{'grad, 1st':>11s}"
-    f"{'grad, last':>11s}  ratio 1st/last"
+    f"{'preset':25s}{'std growth':>11s}{'std, last':>10s}{'grad, 1st':>10s}"
+    f"{'grad, last':>11s}  ratio"
 )
 for name, r in results.items():
     s, g = r["stds"], r["grads"]
     print(
-        f"{name:26s}{growth(s):11.3g}{s[-1]:11.3g}{g[0]:11.2g}{g[-1]:11.2g}"
+        f"{name:25s}{growth(s):11.3g}{s[-1]:10.3g}{g[0]:10.2g}{g[-1]:11.2g}"
         f"  {ratio(g[0], g[-1])}"
     )
 print(
@@ -439,7 +438,7 @@ print(
     f"ln 2 = {math.log(2):.3f})"
 )
 for name, r in results.items():
-    print(f"{name:26s}{describe(r['run'])}")
+    print(f"{name:25s}{describe(r['run'])}")
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
 for name, r in results.items():

@@ -146,9 +146,8 @@ def build(scheme):
     return x, y, make_mlp(scheme, g, x)
 
 
-print(
-    f"{DEPTH} hidden layers of {WIDTH} {ACTIVATION} units; comparing {INITS}"
-)
+print(f"{DEPTH} hidden layers of {WIDTH} {ACTIVATION} units")
+print(f"initializations compared: {', '.join(INITS)}")
 
 # %% [markdown]
 # ## Activations, layer by layer
@@ -263,7 +262,7 @@ for scheme in INITS:
     norms_at_init[scheme] = norms
     ax.plot(range(1, DEPTH + 1), norms, "o-", markersize=3, label=scheme)
     print(
-        f"{scheme:16s} gradient norm: layer 1 {norms[0]:7.2g}, "
+        f"{scheme:16s} grad norm: layer 1 {norms[0]:7.2g}, "
         f"layer {DEPTH} {norms[-1]:7.2g}, ratio {norms[0] / norms[-1]:.2g}"
     )
 ax.set_yscale("log")
