@@ -54,18 +54,18 @@ if "google.colab" in sys.modules:  # make sure of them there
 # (*Run all* in Jupyter or Colab).
 #
 # - `ARCHS`: the versions to compare, any of
-#   - `"plain"`: each layer is $h \leftarrow \phi(W h + b)$;
+#   - `"plain"`: each layer is $x_{l+1} = \sigma(W^{(l)} x_l + b^{(l)})$;
 #   - `"plain + batchnorm"`, `"plain + layernorm"`:
-#     $h \leftarrow \phi(\mathrm{norm}(W h + b))$, the normalization between the linear
+#     $x_{l+1} = \sigma(\mathrm{norm}(W^{(l)} x_l + b^{(l)}))$, the normalization between the linear
 #     map and the activation, as in the original batch-norm paper;
-#   - `"residual"`: $h \leftarrow h + s \cdot (W \phi(h) + b)$, a pre-activation
+#   - `"residual"`: $x_{l+1} = x_l + s \cdot (W^{(l)} \sigma(x_l) + b^{(l)})$, a pre-activation
 #     residual block with nothing after the addition;
 #   - `"residual + batchnorm"`, `"residual + layernorm"`:
-#     $h \leftarrow h + s \cdot (W \phi(\mathrm{norm}(h)) + b)$, the normalization
+#     $x_{l+1} = x_l + s \cdot (W^{(l)} \sigma(\mathrm{norm}(x_l)) + b^{(l)})$, the normalization
 #     first inside the branch (norm, then activation, then the linear map);
-#   - `"residual, zero-init"`: like `"residual"`, but every branch's $W$ starts at zero,
+#   - `"residual, zero-init"`: like `"residual"`, but every branch's $W^{(l)}$ starts at zero,
 #     so at initialization each block is the identity.
-# - `ACTIVATION`: $\phi$, `"relu"` or `"tanh"`.
+# - `ACTIVATION`: $\sigma$, `"relu"` or `"tanh"`.
 # - `DEPTH`: number of layers (blocks) between the input and the output; `WIDTH`: units
 #   per layer.
 # - `BRANCH_SCALE`: $s$, the factor on every residual branch; 1 leaves the branches as
@@ -218,7 +218,7 @@ print(
 # Before any training, one forward pass of the 256 training points records how much
 # each layer's output varies across the inputs (the standard deviation over the
 # inputs, averaged over the units). For a plain layer that is the output of the
-# activation; for a residual block it is the *stream* $h$ after the addition. One
+# activation; for a residual block it is the *stream* $x_{l+1}$ after the addition. One
 # backward pass of the cross-entropy loss then records the norm of each layer's weight
 # gradient, ‖∂L/∂W‖. Both are plotted on a log scale against the layer index, layer 1
 # being next to the input.
