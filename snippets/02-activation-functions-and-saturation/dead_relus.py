@@ -32,7 +32,6 @@ def make_task(g, n=256, dim=16):
     return x, y
 
 
-# --8<-- [start:core]
 def never_active(z):
     """Fraction of units whose pre-activation is <= 0 on every example."""
     return (z > 0).sum(dim=0).eq(0).double().mean().item()
@@ -74,6 +73,50 @@ ACTIVATIONS = {
 }
 
 
+class MLP(nn.Module):
+    """Linear layers with an activation between them; returns the output
+    and every hidden pre-activation z^(l)."""
+
+    def __init__(self, sizes, act):
+        super().__init__()
+        pairs = zip(sizes[:-1], sizes[1:])
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.act = act
+
+    def forward(self, h):
+        zs = []
+        for layer in self.layers[:-1]:
+            zs.append(layer(h))
+            h = self.act(zs[-1])
+        return self.layers[-1](h), zs
+
+
+def push_off(model, x, layer):
+    """The accident: lower the biases until every z < -1 on every example."""
+    with torch.no_grad():
+        z = model(x)[1][layer]
+        model.layers[layer].bias -= z.max(dim=0).values + 1.0
+
+
+# --8<-- [start:core]
+def train(model, x, y, layer, steps=200, lr=0.1):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses, off = [], []
+    for step in range(steps + 1):
+        out, zs = model(x)
+        loss = nn.functional.cross_entropy(out, y)
+        losses.append(loss.item())
+        off.append(never_active(zs[layer].detach()))  # layer still dead?
+        if step < steps:
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return losses, off
+
+
+# --8<-- [end:core]
+
+
 def train_after_killing_a_layer(
     act, steps=200, lr=0.1, depth=4, width=64, killed=1, seed=0, jitter=0
 ):
@@ -82,41 +125,19 @@ def train_after_killing_a_layer(
     each by 1 + 1e-6 N(0, 1) (noise seed k), some ten float32 ulps."""
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
-    sizes = [x.shape[1]] + [width] * depth + [2]
-    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    model = MLP([x.shape[1]] + [width] * depth + [2], ACTIVATIONS[act])
     noise = torch.Generator().manual_seed(jitter)
-    for layer in layers:
+    for layer in model.layers:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=g)
         nn.init.zeros_(layer.bias)
         if jitter:
             eps = torch.randn(layer.weight.shape, generator=noise)
             with torch.no_grad():
                 layer.weight.mul_(1 + 1e-6 * eps)
-
-    def forward():
-        h, zs = x, []
-        for layer in layers[:-1]:
-            zs.append(layer(h))
-            h = ACTIVATIONS[act](zs[-1])
-        return layers[-1](h), zs
-
-    with torch.no_grad():  # the accident: a large negative bias
-        _, zs = forward()
-        layers[killed].bias -= zs[killed].max(dim=0).values + 1.0
-    z = forward()[1][killed].detach().requires_grad_()
+    push_off(model, x, killed)
+    z = model(x)[1][killed].detach().requires_grad_()
     (slope,) = torch.autograd.grad(ACTIVATIONS[act](z).sum(), z)  # f'(z)
-    params = [p for layer in layers for p in layer.parameters()]
-    losses, off = [], []
-    for step in range(steps + 1):
-        out, zs = forward()
-        loss = nn.functional.cross_entropy(out, y)
-        losses.append(loss.item())
-        off.append(never_active(zs[killed].detach()))
-        if step < steps:  # plain SGD
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                for p, grad in zip(params, grads):
-                    p -= lr * grad
+    losses, off = train(model, x, y, killed, steps, lr)
     return {
         "loss": losses,
         "never active": off,
@@ -138,35 +159,26 @@ def experiment():
     }
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.2))
+    styles = ("-", "--", "-.", ":", "-")
+    for (name, r), ls in zip(results["killed layer"].items(), styles):
+        axes[0].plot(r["loss"], ls, label=name.replace("LeakyReLU", "Leaky"))
+    axes[0].axhline(math.log(2), color="grey", lw=0.8, ls=":")
+    axes[0].set_ylim(0.0, 1.2)
+    axes[0].set_xlabel("SGD step")
+    axes[0].set_ylabel("training loss")
+    axes[0].set_title("layer 2 of 4 pushed off")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    labels = {"He": "He", "PyTorch default": "default", "He + batch norm": "BN"}
     for name, fractions in results["at init"].items():
-        axes[0].plot(range(1, len(fractions) + 1), fractions, label=name)
-    axes[0].set_xlabel("layer (1 = next to the input)")
-    axes[0].set_ylabel("fraction of units never active")
-    axes[0].set_title("50-layer ReLU MLP at init, batch of 256")
-    axes[0].set_ylim(-0.02, 0.8)
-    axes[0].legend(fontsize="small", loc="upper left", ncol=2)
-    for name, r in results["killed layer"].items():
-        axes[1].plot(r["loss"], label=name)
-    axes[1].axhline(math.log(2), color="grey", lw=0.8, ls=":")
-    elu = results["killed layer"]["ELU"]["loss"]
-    axes[1].annotate(
-        f"ELU peaks at {max(elu):.1f}",
-        (elu.index(max(elu)), 1.2),
-        xytext=(8, -12),
-        textcoords="offset points",
-        color="C3",
-        fontsize="small",
-    )
-    axes[1].set_ylim(0.0, 1.2)
-    axes[1].set_xlabel("SGD step")
-    axes[1].set_ylabel("training loss (dotted: ln 2)")
-    axes[1].set_title("after layer 2 of 4 is pushed off")
-    axes[1].legend(fontsize="small", loc="lower left")
+        layers = range(1, len(fractions) + 1)
+        axes[1].plot(layers, fractions, label=labels[name])
+    axes[1].set_xlabel("layer l")
+    axes[1].set_ylabel("never active")
+    axes[1].set_title("50-layer ReLU MLP at init")
+    axes[1].set_ylim(-0.02, 0.8)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     for ax in axes:
         ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -37,6 +37,9 @@ def curve_and_derivative(f, z):
     return y.detach(), dy
 
 
+# --8<-- [end:core]
+
+
 def measure(lo=-5.0, hi=3.0, step=0.001):
     n = round((hi - lo) / step)
     z = lo + step * torch.arange(n + 1, dtype=torch.float64)
@@ -58,8 +61,6 @@ def measure(lo=-5.0, hi=3.0, step=0.001):
     return table
 
 
-# --8<-- [end:core]
-
 FAMILIES = {
     "piecewise linear": ("ReLU", "LeakyReLU(0.01)", "PReLU (init 0.25)"),
     "exponential for z < 0": ("ELU", "SELU"),
@@ -67,21 +68,24 @@ FAMILIES = {
 }
 
 
+SHORT = {"LeakyReLU(0.01)": "Leaky 0.01", "PReLU (init 0.25)": "PReLU 0.25"}
+
+
 def plot(table):
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharey=True)
+    fig, axes = plt.subplots(3, 1, figsize=(4.2, 8.4), sharex=True)
     for ax, (family, names) in zip(axes, FAMILIES.items()):
         for i, name in enumerate(names):
             r, color = table[name], f"C{i}"
-            ax.plot(r["z"], r["f"], "-", color=color, label=f"{name}")
+            label = SHORT.get(name, name.split(" /")[0])
+            ax.plot(r["z"], r["f"], "-", color=color, label=label)
             ax.plot(r["z"], r["f'"], "--", color=color, lw=1.2)
-        ax.plot([], [], "k--", lw=1.2, label="derivative (dashed)")
         ax.set_title(family)
-        ax.set_xlabel("z")
         ax.set_ylim(-1.9, 3.1)
         ax.grid(True, alpha=0.3)
         ax.axhline(0, color="grey", lw=0.6)
-        ax.legend(fontsize="x-small", loc="upper left")
-    axes[0].set_ylabel("f(z) solid, f'(z) dashed")
+        ax.legend(loc="upper left")
+        ax.set_ylabel("f solid, f' dashed")
+    axes[-1].set_xlabel("z")
     fig.tight_layout()
     return fig
 

@@ -39,6 +39,9 @@ def loss_and_gradient(name, z, y, dtype=torch.float64):
     return loss.item(), z.grad.item()
 
 
+# --8<-- [end:core]
+
+
 def closed_form(z, y):
     s = 1 / (1 + math.exp(-z))
     return {
@@ -56,9 +59,6 @@ def steps_to_escape(name, z=-10.0, y=1.0, lr=1.0, max_steps=10**5):
     return path
 
 
-# --8<-- [end:core]
-
-
 def gradient_curves(zs, y=1.0):
     return {
         name: [abs(loss_and_gradient(name, z, y, torch.float32)[1]) for z in zs]
@@ -67,7 +67,8 @@ def gradient_curves(zs, y=1.0):
 
 
 def plot(zs, curves, paths):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.8))
+    short = {"MSE on sigmoid": "MSE", "sigmoid + BCELoss": "BCELoss"}
     for name, grads in curves.items():
         dashed = name == "sigmoid + BCELoss"
         axes[0].plot(
@@ -75,23 +76,23 @@ def plot(zs, curves, paths):
             grads,
             "--" if dashed else "-",
             zorder=3 if dashed else 2,
-            label=name,
+            label=short.get(name, "BCEWithLogits"),
         )
     axes[0].set_yscale("log")
+    axes[0].set_yticks([1e-16, 1e-8, 1])
     axes[0].set_xlabel("logit z (target y = 1)")
-    axes[0].set_ylabel(r"$|\partial L / \partial z|$, float32")
-    axes[0].set_title("gradient at a wrong prediction")
-    axes[0].legend(fontsize="small", loc="lower right")
+    axes[0].set_ylabel(r"$|\partial \mathcal{L} / \partial z|$")
+    axes[0].legend(loc="lower right")
     for name in ("MSE on sigmoid", "BCEWithLogitsLoss"):
         path = paths[name]
         color = "C0" if name == "MSE on sigmoid" else "C2"
-        axes[1].plot(range(1, len(path) + 1), path, color=color, label=name)
+        axes[1].plot(range(1, len(path) + 1), path, color=color)
+    axes[1].text(30, -4, "BCEWithLogits", color="C2")
+    axes[1].text(2, -9.3, "MSE", color="C0")
     axes[1].axhline(0, color="grey", lw=0.8, ls=":")
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("gradient-descent step + 1 (lr = 1)")
+    axes[1].set_xlabel("gradient-descent step + 1")
     axes[1].set_ylabel("logit z")
-    axes[1].set_title("escaping z = -10 (target 1)")
-    axes[1].legend(fontsize="small", loc="lower right")
     for ax in axes:
         ax.grid(True, alpha=0.3)
     fig.tight_layout()

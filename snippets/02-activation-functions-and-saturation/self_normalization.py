@@ -24,7 +24,6 @@ ALPHA = 1.6732632423543772848170429916717
 SCALE = 1.0507009873554804934193349852946
 
 
-# --8<-- [start:core]
 def init_(w, scheme, g):
     if scheme == "LeCun normal":  # std 1/sqrt(fan_in): what SELU needs
         nn.init.kaiming_normal_(w, nonlinearity="linear", generator=g)
@@ -53,6 +52,7 @@ def alpha_dropout(x, p, g):
     return a * torch.where(keep, x, saturation) + b
 
 
+# --8<-- [start:core]
 def layer_statistics(scheme, drop=None, p=0.1, depth=64, width=256, seed=0):
     """Mean and variance of each layer's SELU output over a batch."""
     g = torch.Generator().manual_seed(seed)
@@ -67,6 +67,9 @@ def layer_statistics(scheme, drop=None, p=0.1, depth=64, width=256, seed=0):
         means.append(h.mean().item())
         variances.append(h.var().item())
     return {"mean": means, "variance": variances}
+
+
+# --8<-- [end:core]
 
 
 def experiment():
@@ -85,28 +88,35 @@ def experiment():
     return {"init": by_init, "dropout": with_dropout}
 
 
-# --8<-- [end:core]
+SHORT = {
+    "LeCun normal": "LeCun",
+    "calculate_gain('selu') = 3/4": "gain 3/4",
+    "PyTorch default": "default",
+    "He (ReLU) normal": "He",
+    "no dropout": "none",
+    "Dropout(0.1)": "Dropout",
+    "AlphaDropout(0.1)": "Alpha",
+}
 
 
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for name, r in results["init"].items():
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.8), sharex=True)
+    styles = ("-", "--", "-.", ":")
+    for (name, r), ls in zip(results["init"].items(), styles):
         layers = range(1, len(r["variance"]) + 1)
-        axes[0].plot(layers, r["variance"], label=name)
+        axes[0].plot(layers, r["variance"], ls, label=SHORT[name])
     axes[0].set_yscale("log")
-    axes[0].set_title("SELU MLP, no dropout: init")
-    axes[0].set_ylabel("variance of layer output")
+    axes[0].set_yticks([1e-10, 1e-5, 1, 1e4])
+    axes[0].set_ylabel("variance")
     for i, (name, r) in enumerate(results["dropout"].items()):
         layers = range(1, len(r["variance"]) + 1)
-        axes[1].plot(layers, r["variance"], color=f"C{i}", label=f"{name}")
+        axes[1].plot(layers, r["variance"], color=f"C{i}", label=SHORT[name])
         axes[1].plot(layers, r["mean"], "--", color=f"C{i}")
-    axes[1].plot([], [], "k--", label="mean (dashed)")
-    axes[1].set_title("LeCun normal init: dropout")
-    axes[1].set_ylabel("variance (solid), mean (dashed)")
+    axes[1].set_ylabel("variance, mean (--)")
+    axes[1].set_xlabel("layer l")
     for ax in axes:
-        ax.set_xlabel("layer")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="x-small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 

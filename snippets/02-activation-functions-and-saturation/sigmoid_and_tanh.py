@@ -34,6 +34,9 @@ def curves(half_width=600, step=0.01):
     return out
 
 
+# --8<-- [end:core]
+
+
 def saturation_thresholds():
     """|z| beyond which |tanh| > 0.97, and the derivatives there."""
     z_tanh = math.atanh(SATURATED)  # tanh(z) = 0.97
@@ -64,45 +67,29 @@ def one_signed_rows(activation, width=64, seed=0):
     return one_sign.double().mean().item()
 
 
-# --8<-- [end:core]
-
-
 def plot(c, t):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.6), sharex=True)
     z = c["z"]
     for name in ("sigmoid", "tanh"):
-        axes[0].plot(z, c[name], label=name)
-        axes[1].plot(z, c[name + "'"], label=name + "'")
-    axes[0].plot(
-        z[::60],
-        2 * torch.sigmoid(2 * z[::60]) - 1,
-        "k.",
-        markersize=4,
-        label=r"$2\sigma(2z) - 1$",
-    )
+        axes[0].plot(z, c[name])
+        axes[1].plot(z, c[name + "'"])
+    axes[0].plot(z[::60], 2 * torch.sigmoid(2 * z[::60]) - 1, "k.", ms=4)
+    axes[0].text(2.2, 1.05, "sigmoid", color="C0", va="bottom")
+    axes[0].text(-5.8, -0.75, "tanh", color="C1")
+    axes[0].text(-5.8, 0.25, r"dots: $2\sigma(2z) - 1$")
+    axes[1].text(0.9, 0.85, r"$\tanh'$", color="C1")
+    axes[1].text(2.0, 0.25, r"$\sigma'$", color="C0")
     for ax in axes:
         for name, color in (("tanh", "C1"), ("sigmoid", "C0")):
             zt = t[f"z {name}"]
             for side in (-1, 1):
-                ax.axvspan(
-                    side * zt,
-                    side * 6.0,
-                    color=color,
-                    alpha=0.1,
-                    lw=0,
-                    label=f"{name} saturated: $|z| > {zt:.2f}$"
-                    if side == 1
-                    else None,
-                )
-        ax.set_xlabel("z")
+                ax.axvspan(side * zt, side * 6.0, color=color, alpha=0.1, lw=0)
         ax.set_xlim(-6, 6)
         ax.grid(True, alpha=0.3)
-    axes[0].legend(fontsize="small", loc="upper left", handles=axes[0].lines)
-    axes[1].legend(fontsize="small", loc="upper left")
-    axes[0].set_title("sigmoid and tanh (shaded: saturated)")
-    axes[1].set_title("derivatives: at most 1/4 and 1, at z = 0")
+    axes[1].set_xlabel("z (shaded: saturated)")
     axes[0].set_ylabel("activation")
     axes[1].set_ylabel("derivative")
+    axes[0].set_ylim(-1.1, 1.4)
     fig.tight_layout()
     return fig
 

@@ -23,27 +23,34 @@ from torch import nn
 GAINS = {"0.5": 0.5, "1": 1.0, "5/3": 5 / 3, "3": 3.0}
 
 
+# A tanh MLP with N(0, gain^2 / n) weights and no biases: the activations
+# a^(l) and the gradients dL/dz^(l) of every layer, at initialization.
 # --8<-- [start:core]
-def saturation_and_gradients(gain, depth=10, width=256, batch=512, seed=0):
+def forward_backward(gain, depth=10, width=256, batch=512, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, width, generator=g)
     y = torch.randint(0, 10, (batch,), generator=g)
-    layers = [nn.Linear(width, width) for _ in range(depth)]
-    head = nn.Linear(width, 10)
-    for layer in layers + [head]:
+    model = [nn.Linear(width, width, bias=False) for _ in range(depth)]
+    head = nn.Linear(width, 10, bias=False)
+    for layer in [*model, head]:
         nn.init.normal_(layer.weight, 0, gain / math.sqrt(width), generator=g)
-        nn.init.zeros_(layer.bias)
     h, zs, hs = x, [], []
-    for layer in layers:
+    for layer in model:
         zs.append(layer(h))
         h = torch.tanh(zs[-1])
-        hs.append(h)
+        hs.append(h.detach())
     loss = nn.functional.cross_entropy(head(h), y)
-    dz = torch.autograd.grad(loss, zs)  # dL/dz for every layer
+    return hs, torch.autograd.grad(loss, zs)  # dL/dz for every layer
+
+
+# --8<-- [end:core]
+
+
+def saturation_and_gradients(gain, **kwargs):
+    hs, dz = forward_backward(gain, **kwargs)
     r = {"saturated": [], "mean slope": [], "gain x rms slope": []}
     r.update({"|dL/dz|": [], "dL/dz saturated / unsaturated": []})
     for h, d in zip(hs, dz):
-        h = h.detach()
         slope, saturated = 1 - h**2, h.abs() > 0.97  # slope = tanh'(z)
         r["saturated"].append(saturated.double().mean().item())
         r["mean slope"].append(slope.mean().item())
@@ -54,24 +61,21 @@ def saturation_and_gradients(gain, depth=10, width=256, batch=512, seed=0):
     return r
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for name, r in results.items():
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.8), sharex=True)
+    markers = ("o", "s", "^", "D")
+    for (name, r), m in zip(results.items(), markers):
         layers = range(1, len(r["saturated"]) + 1)
         pct = [100 * s for s in r["saturated"]]
-        axes[0].plot(layers, pct, "o-", markersize=3, label=f"gain {name}")
-        axes[1].plot(layers, r["|dL/dz|"], "o-", markersize=3)
-    axes[0].set_ylabel(r"% of units with $|\tanh| > 0.97$")
-    axes[0].set_title("saturated units per layer")
-    axes[0].legend(fontsize="small")
+        axes[0].plot(layers, pct, m + "-", markersize=4, label=f"gain {name}")
+        axes[1].plot(layers, r["|dL/dz|"], m + "-", markersize=4)
+    axes[0].set_ylabel(r"% with $|\tanh| > 0.97$")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     axes[1].set_yscale("log")
-    axes[1].set_ylabel(r"$\|\partial L / \partial z^{(l)}\|$")
-    axes[1].set_title("gradient reaching each layer")
+    axes[1].set_ylabel(r"$\|\delta^{(l)}\|$")
+    axes[1].set_xlabel("layer l")
+    axes[1].set_xticks(range(1, 11))
     for ax in axes:
-        ax.set_xlabel("layer l (1 = next to the input)")
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
