@@ -41,8 +41,11 @@ def init_(layer, scheme, g):
         nn.init.zeros_(layer.bias)
 
 
+# --8<-- [end:core]
+
+
 def probe(activation, scheme, depth=20, width=128, batch=256, seed=0):
-    """Activations a_l and back-propagated gradients dL/dz_l of every layer."""
+    """Activations a^(l) and back-propagated gradients dL/dz^(l) of every layer."""
     g = torch.Generator().manual_seed(seed)
     layers = [
         nn.Linear(width, width, dtype=torch.float64) for _ in range(depth)
@@ -55,7 +58,7 @@ def probe(activation, scheme, depth=20, width=128, batch=256, seed=0):
     zs, activations, h = [], [], x
     for layer in layers:
         zs.append(layer(h))
-        zs[-1].retain_grad()  # keep dL/dz_l, a non-leaf tensor's gradient
+        zs[-1].retain_grad()  # keep dL/dz^(l), a non-leaf tensor's gradient
         h = ACTIVATIONS[activation](zs[-1])
         activations.append(h.detach())
     nn.functional.cross_entropy(head(h), y).backward()
@@ -82,61 +85,44 @@ def experiment():
     return {f"{act}, {scheme}": probe(act, scheme) for act, scheme in CONFIGS}
 
 
-# --8<-- [end:core]
-
 SHOWN_LAYERS = (1, 5, 10, 15, 20)
 
 
 def plot(results):
-    fig = plt.figure(figsize=(11, 5.8))
-    grid = fig.add_gridspec(2, 4)
-    first = None
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.8), sharex=True)
+    styles = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1))]
+    markers = ["o", "s", "^", "v", "D", "x"]  # one style per init, both panels
     for i, (name, r) in enumerate(results.items()):
-        ax = fig.add_subplot(grid[i // 3, i % 3], sharey=first)
-        first = first or ax
-        act = name.split(",")[0]
-        lo, hi = {"tanh": (-1, 1), "sigmoid": (0, 1), "relu": (0, 3)}[act]
-        edges = torch.linspace(lo, hi, 61)
-        for l in SHOWN_LAYERS:
-            a = r["activations"][l - 1].flatten()
-            if act == "relu":
-                a = a[a > 0]  # the exact zeros, half the units, are left out
-            counts = torch.histc(a, bins=60, min=lo, max=hi)
-            density = counts / (counts.sum() * (edges[1] - edges[0]))
-            ax.stairs(density.tolist(), edges.tolist(), label=f"layer {l}")
-        ax.set_title(name, fontsize="medium")
-        ax.tick_params(labelsize="small")
-        if i % 3 == 0:
-            ax.set_ylabel("density")
-        else:
-            ax.tick_params(labelleft=False)
-        if i // 3 == 1:
-            ax.set_xlabel(
-                "activation value" + (" (> 0)" if act == "relu" else "")
-            )
-    first.set_yscale("log")
-    first.set_ylim(1e-3, 1e3)
-    first.set_yticks([1e-2, 1e0, 1e2])
-    first.minorticks_off()
-    first.legend(fontsize="x-small", loc="upper right")
-    std_ax = fig.add_subplot(grid[0, 3])
-    grad_ax = fig.add_subplot(grid[1, 3])
-    for name, r in results.items():
         layers = range(1, len(r["activation std"]) + 1)
-        std_ax.plot(layers, r["activation std"], label=name)
-        grad_ax.plot(layers, r["gradient rms"], label=name)
-    std_ax.set_title("std of activations $a_l$", fontsize="medium")
-    grad_ax.set_title(
-        r"rms of gradients $\partial L/\partial z_l$", fontsize="medium"
+        kw = {
+            "color": f"C{i}",
+            "ls": styles[i],
+            "marker": markers[i],
+            "ms": 4,
+            "markevery": 4,
+            "lw": 1.5,
+        }
+        top.plot(layers, r["activation std"], label=name, **kw)
+        bottom.plot(layers, r["gradient rms"], **kw)
+    top.set_title("std of activations $a^{(l)}$")
+    bottom.set_title(
+        r"rms of $\delta^{(l)} = \partial \mathcal{L}/\partial z^{(l)}$"
     )
-    grad_ax.set_xlabel("layer l")
-    for ax in (std_ax, grad_ax):
+    bottom.set_xlabel("layer l")
+    bottom.set_xticks([1, 5, 10, 15, 20])
+    for ax in (top, bottom):
         ax.set_yscale("log")
         ax.set_yticks([10.0**k for k in range(-20, 1, 5)])
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
-        ax.tick_params(labelsize="small")
-    std_ax.legend(fontsize="xx-small")
+    fig.legend(
+        *top.get_legend_handles_labels(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        handlelength=1.8,
+        columnspacing=0.8,
+    )
     fig.tight_layout()
     return fig
 

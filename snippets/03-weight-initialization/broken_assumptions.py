@@ -25,7 +25,7 @@ def narrow_nets(width, depth=30, nets=600, seed=0):
     """He-init ReLU nets of one width, one input each; z^2 relative to E."""
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(nets, width, 1, generator=g)  # one input per net
-    expected = 2 * a.pow(2).mean(dim=(1, 2))  # E[z_l^2] for every layer l
+    expected = 2 * a.pow(2).mean(dim=(1, 2))  # E[(z^(l))^2] for every layer l
     ratios = []
     for _ in range(depth):  # nets x (width x width) weights, N(0, 2/width)
         W = torch.randn(nets, width, width, generator=g) * math.sqrt(2 / width)
@@ -33,6 +33,9 @@ def narrow_nets(width, depth=30, nets=600, seed=0):
         a = torch.relu(z)
         ratios.append(z.pow(2).mean(dim=(1, 2)) / expected)
     return torch.stack(ratios, dim=1)  # nets x depth
+
+
+# --8<-- [end:core]
 
 
 def mean_shifted_net(c, width=64, depth=30, batch=64, seed=0):
@@ -69,34 +72,34 @@ def experiment():
     return {"narrow": narrow, "mean shifted": shifted}
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
     for width, r in results["narrow"].items():
         layers = range(1, len(r["median"]) + 1)
-        (line,) = left.plot(layers, r["median"], label=f"width {width}: median")
-        left.fill_between(
+        (line,) = top.plot(layers, r["median"], label=f"n = {width}")
+        top.fill_between(
             layers, r["q10"], r["q90"], color=line.get_color(), alpha=0.15
         )
-        left.plot(layers, r["mean"], ":", color=line.get_color())
-    left.plot([], [], "k:", label="mean over 600 nets")
-    left.set_yscale("log")
-    left.set_ylim(1e-6, 1e2)
-    left.set_xlabel("layer l")
-    left.set_ylabel(r"$E[z_l^2]$ / He's prediction, one net")
-    left.set_title("Narrow layers (bands: 10% to 90% of nets)")
-    left.legend(fontsize="small", loc="lower left")
+        top.plot(layers, r["mean"], ":", color=line.get_color())
+    top.plot([], [], "k-", label="median")
+    top.plot([], [], "k:", label="mean")
+    top.set_yscale("log")
+    top.set_ylim(1e-6, 1e3)
+    top.set_xlabel("layer l")
+    top.set_ylabel("measured / He's")
+    top.set_title("Narrow layers, 600 nets (10-90%)")
+    top.legend(loc="lower left", ncol=2, handlelength=1.2, columnspacing=0.8)
 
-    for c, (moments, _) in results["mean shifted"].items():
-        right.plot(range(1, len(moments) + 1), moments, label=f"mean {c}/n")
-    right.set_yscale("log")
-    right.set_xlabel("layer l")
-    right.set_ylabel(r"$E[z_l^2]$")
-    right.set_title("Weights N(mean, 2/n), n = 64")
-    right.legend(fontsize="small")
-    for ax in (left, right):
+    styles = ["-", "--", "-.", ":"]
+    for (c, (moments, _)), ls in zip(results["mean shifted"].items(), styles):
+        layers = range(1, len(moments) + 1)
+        bottom.plot(layers, moments, ls, lw=2, label=f"mean {c}/n")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("layer l")
+    bottom.set_ylabel(r"$\mathbb{E}[(z^{(l)})^2]$")
+    bottom.set_title(r"Weights $\mathcal{N}$(mean, 2/n), n = 64")
+    bottom.legend(loc="upper left")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

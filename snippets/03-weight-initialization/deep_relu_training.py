@@ -48,40 +48,25 @@ def make_mlp(init, g, depth=30, width=64, dim=16):
     return nn.Sequential(*blocks, layers[-1])
 
 
-def sgd_(p, velocity, lr=0.002, momentum=0.9):
-    """One step of SGD with momentum, as torch.optim.SGD takes it."""
-    velocity.mul_(momentum).add_(p.grad)
-    p.add_(velocity, alpha=-lr)
-
-
-def adam_(p, m, v, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-    """One Adam step, as torch.optim.Adam takes it on the CPU."""
-    m.lerp_(p.grad, 1 - betas[0])  # running mean of the gradient
-    v.mul_(betas[1]).addcmul_(p.grad, p.grad, value=1 - betas[1])  # of g^2
-    denom = (v.sqrt() / (1 - betas[1] ** step) ** 0.5).add_(eps)
-    p.addcdiv_(m, denom, value=-lr / (1 - betas[0] ** step))
+# --8<-- [end:core]
 
 
 def train(init, seed, optimizer="SGD", steps=50):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     model = make_mlp(init, g)
-    params = list(model.parameters())
-    moments = [torch.zeros_like(p) for p in params]  # velocity, Adam's m
-    squares = [torch.zeros_like(p) for p in params]  # Adam's v
+    if optimizer == "Adam":  # its defaults: lr 1e-3, betas (0.9, 0.999)
+        opt = torch.optim.Adam(model.parameters())
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.002, momentum=0.9)
     losses, first_layer_gradients = [], []
-    for step in range(1, steps + 1):
+    for _ in range(steps):
+        opt.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
-        model.zero_grad()
         loss.backward()
         losses.append(loss.item())
         first_layer_gradients.append(model[0].weight.grad.norm().item())
-        with torch.no_grad():
-            for p, m, v in zip(params, moments, squares):
-                if optimizer == "Adam":
-                    adam_(p, m, v, step)
-                else:
-                    sgd_(p, m)
+        opt.step()
     return {"losses": losses, "first layer gradient": first_layer_gradients}
 
 
@@ -93,32 +78,40 @@ def experiment(seeds=(0, 1, 2), adam_seeds=range(10)):
     return results
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-    for i, (name, runs) in enumerate(results.items()):
-        color, adam = f"C{i}", name.endswith("Adam")
-        name = name if adam else f"{name}, SGD"
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.2), sharex=True)
+    styles = {"Xavier": "C0", "He": "C1", "Xavier, Adam": "C2"}
+    for name, runs in results.items():
+        adam = name.endswith("Adam")
+        label = name if adam else f"{name}, SGD"
         for k, r in enumerate(runs):
-            label = f"{name} ({len(runs)} seeds)" if k == 0 else None
-            if adam:  # thin lines, and the loss only
-                left.plot(r["losses"], color=color, lw=0.8, label=label)
-                continue
-            left.plot(r["losses"], color=color, label=label)
-            right.plot(r["first layer gradient"], color=color, label=label)
-    left.axhline(math.log(2), color="grey", linestyle=":", label="ln 2")
-    left.set_ylim(0, 2)  # an Adam run that jumps higher leaves the plot
-    left.set_ylabel("training loss")
-    left.set_title("30-layer ReLU MLP")
-    right.set_yscale("log")
-    right.set_ylabel(r"$\|\partial L / \partial W^{(1)}\|$")
-    right.set_title("Gradient of the first layer (SGD)")
-    for ax in (left, right):
-        ax.set_xlabel("step")
+            lw = 0.8 if adam else 2  # Adam: thin lines, and the loss only
+            kw = {
+                "color": styles[name],
+                "lw": lw,
+                "label": label if k == 0 else None,
+            }
+            top.plot(r["losses"], **kw)
+            if not adam:
+                bottom.plot(r["first layer gradient"], **kw)
+    top.axhline(math.log(2), color="grey", linestyle=":", label="ln 2")
+    top.set_ylim(0, 2)  # an Adam run that jumps higher leaves the plot
+    top.set_ylabel("training loss")
+    top.set_title("30-layer ReLU MLP")
+    fig.legend(
+        *top.get_legend_handles_labels(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        handlelength=1.5,
+        columnspacing=0.8,
+    )
+    bottom.set_yscale("log")
+    bottom.set_ylabel(r"$\|\partial \mathcal{L} / \partial W^{(1)}\|$")
+    bottom.set_xlabel("step")
+    bottom.set_title("First layer's gradient (SGD)")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -42,43 +42,106 @@ def make_mlp(g, depth=30, width=64, dim=16):
     return nn.Sequential(*blocks, layers[-1])
 
 
-# --8<-- [start:core]
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 @torch.no_grad()
 def lsuv_(model, x, tol=0.1, max_iter=10, generator=None):
     """Layer-sequential unit-variance init (Mishkin & Matas, 2015), in place.
 
+    Rescales the weights of every nn.Linear and nn.Conv1d/2d/3d layer, first to
+    last, so that its output on the batch x has variance 1 (within tol); biases
+    are left as they are. The forward passes run in the mode the model is in,
+    and every buffer (BatchNorm's running statistics) is restored afterwards:
+    only the weights change. Refuses, before changing anything, a model with no
+    such layer, a layer the forward pass on x never reaches, and a layer called
+    more than once per pass (its one scale cannot set two output variances).
     Returns, per layer, the output variance after LSUV and how many times the
-    weights were rescaled. Biases are left as they are.
+    weights were rescaled.
     """
-    layers = [
-        m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
-    ]
-    for layer in layers:  # 1. orthonormal pre-initialization
-        nn.init.orthogonal_(layer.weight, generator=generator)
-    report = []
-    for layer in layers:  # 2. first to last: scale to unit output variance
-        seen = {}
-        hook = layer.register_forward_hook(
-            lambda module, inputs, output: seen.update(out=output)
-        )
+    layers = checked_layers(model, x)
+    buffers = [b.clone() for b in model.buffers()]
+    modes = [m.training for m in model.modules()]
+    try:
+        for layer in layers:  # 1. orthonormal pre-initialization
+            nn.init.orthogonal_(layer.weight, generator=generator)
+        # 2. first to last: scale to unit output variance
+        return [rescale_(model, x, layer, tol, max_iter) for layer in layers]
+    finally:  # leave the model's buffers and modes as they were
+        for b, saved in zip(model.buffers(), buffers):
+            b.copy_(saved)
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+
+
+def checked_layers(model, x):
+    """The layers LSUV rescales, in order; a clear error for what it cannot."""
+    names = {
+        m: name or "the model"
+        for name, m in model.named_modules()
+        if isinstance(m, nn.modules.conv._ConvNd) or isinstance(m, LAYERS)
+    }
+    for m, name in names.items():
+        if not isinstance(m, LAYERS):
+            raise TypeError(
+                f"lsuv_: {name} is a {type(m).__name__}; only nn.Linear and "
+                "nn.Conv1d/2d/3d are supported"
+            )
+    if not names:
+        raise ValueError("lsuv_: the model has no nn.Linear or nn.Conv1d/2d/3d")
+    calls = dict.fromkeys(names, 0)
+
+    def count(module, inputs, output):
+        calls[module] += 1
+
+    hooks = [m.register_forward_hook(count) for m in names]
+    buffers = [b.clone() for b in model.buffers()]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for b, saved in zip(model.buffers(), buffers):
+            b.copy_(saved)
+    for m, name in names.items():
+        if calls[m] == 0:
+            raise ValueError(
+                f"lsuv_: layer {name} ({m}) is never reached by the forward "
+                "pass on x, so its output variance cannot be measured"
+            )
+        if calls[m] > 1:
+            raise ValueError(
+                f"lsuv_: layer {name} ({m}) is called {calls[m]} times per "
+                "forward pass; one scale cannot give each call unit variance"
+            )
+    return list(names)
+
+
+# --8<-- [start:core]
+@torch.no_grad()
+def rescale_(model, x, layer, tol=0.1, max_iter=10):
+    """Divide the layer's weights by its output std until the variance is 1."""
+    seen = {}
+    hook = layer.register_forward_hook(lambda m, i, out: seen.update(out=out))
+    try:
         for rescales in range(max_iter + 1):
             model(x)  # the hook records this layer's output
             var = seen["out"].var().item()
             if abs(var - 1) < tol or rescales == max_iter:
                 break
             layer.weight /= math.sqrt(var)
+    finally:
         hook.remove()
-        report.append({"variance": var, "rescales": rescales})
-    return report
+    return {"variance": var, "rescales": rescales}
 
 
 # --8<-- [end:core]
 
 
 def layer_stds(model, x):
-    """Per Linear layer output z_l: its std over the batch and the units (what
+    """Per Linear layer output z^(l): its std over the batch and the units (what
     LSUV sets), and its std across inputs, per unit, averaged over units (how
-    much z_l still depends on the input)."""
+    much z^(l) still depends on the input)."""
     overall, across_inputs, h = [], [], x.double()
     with torch.no_grad():
         for m in model:  # in float64: the spread across inputs gets tiny
@@ -92,18 +155,14 @@ def layer_stds(model, x):
 
 
 def train(model, x, y, steps=50, lr=0.002, momentum=0.9):
-    params = list(model.parameters())
-    velocity = [torch.zeros_like(p) for p in params]
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     losses = []
     for _ in range(steps):
+        optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
-        model.zero_grad()
         loss.backward()
+        optimizer.step()
         losses.append(loss.item())
-        with torch.no_grad():  # SGD with momentum, as torch.optim.SGD does it
-            for p, v in zip(params, velocity):
-                v.mul_(momentum).add_(p.grad)
-                p.add_(v, alpha=-lr)
     return losses
 
 
@@ -126,32 +185,27 @@ def experiment(seeds=(0, 1, 2)):
 
 
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.2))
     for i, (name, runs) in enumerate(results.items()):
         stds = runs[0]["stds"]
         layers = range(1, len(stds["overall"]) + 1)
-        left.plot(layers, stds["overall"], "o-", markersize=3, label=name)
-        left.plot(
-            layers,
-            stds["across inputs"],
-            "--",
-            color=f"C{i}",
-            label=f"{name}, across inputs",
-        )
+        top.plot(layers, stds["overall"], "o-", ms=3, color=f"C{i}", label=name)
+        top.plot(layers, stds["across inputs"], "--", color=f"C{i}")
         for k, r in enumerate(runs):
-            label = f"{name} ({len(runs)} seeds)" if k == 0 else None
-            right.plot(r["losses"], color=f"C{i}", label=label)
-    left.set_yscale("log")
-    left.set_xlabel("layer l (31 = output)")
-    left.set_ylabel("std of the layer's output $z_l$")
-    left.set_title("At initialization (seed 0)")
-    left.legend(fontsize="small")
-    right.axhline(math.log(2), color="grey", linestyle=":", label="ln 2")
-    right.set_xlabel("step")
-    right.set_ylabel("training loss")
-    right.set_title("30-layer ReLU MLP, SGD with momentum")
-    right.legend(fontsize="small")
-    for ax in (left, right):
+            label = name if k == 0 else None
+            bottom.plot(r["losses"], color=f"C{i}", label=label)
+    top.plot([], [], "k--", label="across inputs")
+    top.set_yscale("log")
+    top.set_xlabel("layer l (31 = output)")
+    top.set_ylabel("std of $z^{(l)}$")
+    top.set_title("At initialization (seed 0)")
+    top.legend(loc="lower left")
+    bottom.axhline(math.log(2), color="grey", linestyle=":", label="ln 2")
+    bottom.set_xlabel("step")
+    bottom.set_ylabel("training loss")
+    bottom.set_title("SGD with momentum, 3 seeds")
+    bottom.legend(loc="upper right")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

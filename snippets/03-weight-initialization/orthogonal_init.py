@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 
-# --8<-- [start:core]
 def orthogonal(n, gain, g):
     W = torch.empty(n, n, dtype=torch.float64)
     return nn.init.orthogonal_(W, gain=gain, generator=g)
@@ -43,6 +42,7 @@ def gaussian(n, g):
     return nn.init.normal_(W, 0.0, 1 / math.sqrt(n), generator=g)
 
 
+# --8<-- [start:core]
 def jacobian_spectra(make, activation=None, n=128, depth=64, seed=0):
     """Singular values of the Jacobian d a_L / d x, for L = 1..depth."""
     g = torch.Generator().manual_seed(seed)
@@ -51,14 +51,16 @@ def jacobian_spectra(make, activation=None, n=128, depth=64, seed=0):
     spectra = []
     for _ in range(depth):
         W = make(n, g)
-        z = W @ h
-        if activation is None:  # linear network: J = W_L ... W_1
-            h, J = z, W @ J
-        else:  # J_L = D_L W_L J_{L-1}, D = diag(tanh'(z)) = diag(1 - tanh^2)
-            h = torch.tanh(z)
+        if activation is None:  # linear network: J = W^(L) ... W^(1)
+            h, J = W @ h, W @ J
+        else:  # J <- D^(l) W^(l) J, D^(l) = diag(sigma'(z)) = diag(1 - tanh^2)
+            h = torch.tanh(W @ h)
             J = (1 - h**2)[:, None] * (W @ J)
         spectra.append(torch.linalg.svdvals(J))
     return spectra
+
+
+# --8<-- [end:core]
 
 
 def experiment():
@@ -76,9 +78,6 @@ def experiment():
         "Gaussian, Var(w) = 1/n": jacobian_spectra(gaussian, torch.tanh),
     }
     return {"linear": linear, "tanh": tanh}
-
-
-# --8<-- [end:core]
 
 
 def check_orthogonal_(gains=(1.0, 5 / 3, 0.5), shapes=((128, 128), (64, 256))):
@@ -117,22 +116,31 @@ def summarize(spectra):
 
 
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.4), sharex=True)
+    short = {
+        "orthogonal, gain 1.1": "orth., gain 1.1",
+        "orthogonal, gain 1.0": "orth., gain 1",
+        "orthogonal, gain 0.5": "orth., gain 0.5",
+        "orthogonal rows, lengths 0.5 to 2": "orth. rows, unequal",
+        "orthogonal, gain 1": "orthogonal",
+        "Gaussian, Var(w) = 1/n": "Gaussian",
+    }
     for ax, kind in zip(axes, ("linear", "tanh")):
         for name, r in results[kind].items():
             depths = range(1, len(r["median"]) + 1)
-            (line,) = ax.plot(depths, r["median"], label=name)
+            (line,) = ax.plot(depths, r["median"], lw=2, label=short[name])
             ax.fill_between(
                 depths, r["q10"], r["q90"], color=line.get_color(), alpha=0.2
             )
         ax.set_yscale("log")
-        ax.set_xlabel("depth L")
+        ax.set_ylim(1e-12, 1e4)
+        ax.set_yticks([1e-12, 1e-8, 1e-4, 1])
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small", loc="lower left")
-    axes[0].set_ylabel("singular values of the Jacobian\n(median, 10% to 90%)")
+        ax.set_ylabel("singular values")
+        ax.legend(loc="lower left", handlelength=1.2)
     axes[0].set_title("Linear network, n = 128")
     axes[1].set_title("tanh network, n = 128")
-    axes[0].set_ylim(1e-12, 1e4)
+    axes[1].set_xlabel("depth L")
     fig.tight_layout()
     return fig
 

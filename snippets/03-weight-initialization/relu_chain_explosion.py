@@ -2,7 +2,7 @@
 
 The source's demo, with its bugs fixed: 20 nn.Linear(1, 1) layers with weights
 N(1.5, 0.1) and tensor hooks on the pre-activations. Every unit is active, so
-dL/dz_l is the product of the weights above layer l, about 1.5^(20 - l).
+dL/dz^(l) is the product of the weights above layer l, about 1.5^(20 - l).
 The source's proposed fix, kaiming_normal_(mode='fan_in', nonlinearity='relu')
 with bias 0.01, draws each weight from N(0, 2) because fan_in = 1: half the
 weights are negative, each negative one kills the chain below it, and the
@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 
-# --8<-- [start:core]
 def init_(weight, bias, init, g):
     if init == "N(1.5, 0.1)":  # the source's "wrong" initialization
         nn.init.normal_(weight, mean=1.5, std=0.1, generator=g)
@@ -35,28 +34,31 @@ def init_(weight, bias, init, g):
         nn.init.constant_(bias, 0.01 if init == "He, bias 0.01" else 0.0)
 
 
+# The source printed the weights in __init__ through `model`, a global that
+# does not exist yet while the model is being built: a NameError. Dropped.
+# --8<-- [start:core]
 class DeepReLUChain(nn.Module):
     def __init__(self, depth, init, g):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(1, 1) for _ in range(depth))
         for layer in self.layers:
             init_(layer.weight, layer.bias, init, g)
-        # (the source printed the weights here through `model`, a global that
-        # does not exist yet while the model is being built: a NameError)
 
     def forward(self, x):
-        self.grads = [None] * len(self.layers)  # dL/dz_l, filled by backward
+        self.grads = [None] * len(self.layers)  # dL/dz^(l), filled by backward
         for l, layer in enumerate(self.layers):
-            z = layer(x)  # the pre-activation of layer l
-            # l=l binds the current index: a bare `l` in a lambda would be read
-            # when the hook runs, after the loop, and be the last index for all
+            z = layer(x)  # the pre-activation z^(l)
+            # l=l binds this index (a bare l would be read after the loop)
             z.register_hook(lambda grad, l=l: self.grads.__setitem__(l, grad))
             x = torch.relu(z)
         return x
 
 
+# --8<-- [end:core]
+
+
 def chains(init, depth, n=2**18, seed=0):
-    """n independent width-1 chains at once, x = 1: z_l and dL/dz_l."""
+    """n independent width-1 chains at once, x = 1: z^(l) and dL/dz^(l)."""
     g = torch.Generator().manual_seed(seed)
     w, b = torch.empty(depth, n, 1), torch.empty(depth, n, 1)
     for l in range(depth):  # the same init calls; w[l] is (n, 1): fan_in 1
@@ -98,57 +100,49 @@ def experiment(depth=20, short=10):
     return results
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+    fig, axes = plt.subplots(3, 1, figsize=(4.2, 9.0))
     src = results["N(1.5, 0.1)"]
     depth = len(src["hooks"])
     layers = range(1, depth + 1)
-    axes[0].plot(layers, src["hooks"], "o", label="recorded by the hooks")
+    axes[0].plot(layers, src["hooks"], "o", ms=6, mfc="none", label="hooks")
+    axes[0].plot(layers, src["weight products"], "-", label="product of w")
     axes[0].plot(
-        layers, src["weight products"], "-", label=r"$w_{l+1} \cdots w_{20}$"
-    )
-    axes[0].plot(
-        layers,
-        [1.5 ** (depth - l) for l in layers],
-        ":",
-        label=r"$1.5^{20 - l}$",
+        layers, [1.5 ** (depth - l) for l in layers], ":", label="$1.5^{20-l}$"
     )
     axes[0].set_yscale("log")
     axes[0].set_xlabel("layer l")
-    axes[0].set_ylabel(r"$\partial L / \partial z_l$")
-    axes[0].set_title("Weights N(1.5, 0.1): explosion")
-    axes[0].legend(fontsize="small")
+    axes[0].set_ylabel(r"$\partial \mathcal{L} / \partial z^{(l)}$")
+    axes[0].set_title(r"Weights $\mathcal{N}(1.5, 0.1^2)$")
+    axes[0].legend()
 
-    for init in ("He, bias 0.01", "He, bias 0"):
+    for init, marker in (("He, bias 0.01", "o-"), ("He, bias 0", "s--")):
         alive = results[init]["alive"]
-        axes[1].plot(layers, alive, "o-", markersize=3, label=init)
-    axes[1].plot(layers, [2.0**-d for d in layers], "k:", label=r"$2^{-d}$")
+        axes[1].plot(layers, alive, marker, ms=4, label=init)
+    axes[1].plot(layers, [2.0**-d for d in layers], "k:", label="$2^{-d}$")
     axes[1].set_yscale("log")
     axes[1].set_xlabel("chain depth d")
-    axes[1].set_ylabel(r"fraction with $\partial L / \partial z_1 \neq 0$")
-    axes[1].set_title("He init: chains that pass a gradient")
-    axes[1].legend(fontsize="small")
+    axes[1].set_ylabel("fraction alive")
+    axes[1].set_title("He init: chains passing a gradient")
+    axes[1].legend(loc="lower left")
 
-    for init in ("He, bias 0.01", "He, bias 0"):
+    for init, ls in (("He, bias 0.01", "-"), ("He, bias 0", "--")):
         survivors = results[init]["survivors"]
         axes[2].hist(
             survivors.log10().tolist(),
             bins=40,
             histtype="step",
-            label=f"{init} ({len(survivors)} chains)",
+            lw=1.5,
+            linestyle=ls,
+            label=f"{init} ({len(survivors)})",
         )
     axes[2].axvline(
-        math.log10(1.5**9), color="grey", linestyle=":", label=r"$1.5^9$"
+        math.log10(1.5**9), color="grey", linestyle=":", label="$1.5^9$"
     )
-    axes[2].set_xlabel(
-        r"$\log_{10} |\partial L / \partial z_1|$, chains of 10 layers"
-    )
+    axes[2].set_xlabel(r"$\log_{10} |\partial \mathcal{L} / \partial z^{(1)}|$")
     axes[2].set_ylabel("chains")
-    axes[2].set_title("The chains that survive")
-    axes[2].legend(fontsize="x-small")
+    axes[2].set_title("Survivors, chains of 10 layers")
+    axes[2].legend(loc="upper left")
     for ax in axes:
         ax.grid(True, alpha=0.3)
     fig.tight_layout()

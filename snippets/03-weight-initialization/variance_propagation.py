@@ -24,7 +24,6 @@ import torch
 WIDTHS = [64] * 3 + [128] * 3 + [256] * 3 + [512] * 3
 
 
-# --8<-- [start:core]
 def weight_variance(scheme, n_in, n_out):
     return {
         "He, fan_in": 2 / n_in,  # kaiming_normal_(w, nonlinearity='relu')
@@ -33,8 +32,9 @@ def weight_variance(scheme, n_in, n_out):
     }[scheme]
 
 
+# --8<-- [start:core]
 def measured(scheme, gaussians, x, r):
-    """E[z_l^2] and E[delta_l^2] of each layer, for one draw of the weights.
+    """E[(z^(l))^2] and E[(delta^(l))^2] of each layer, for one draw of the weights.
 
     gaussians[l-1] holds i.i.d. N(0, 1) entries of shape (n_l, n_{l-1});
     scaling it gives zero-mean i.i.d. weights of the scheme's variance.
@@ -51,10 +51,14 @@ def measured(scheme, gaussians, x, r):
     return forward, [d.pow(2).mean().item() for d in deltas]
 
 
+# --8<-- [end:core]
+
+
 def predicted(scheme, n):
-    """The recursions, with v_l = Var(w_l):
-    forward   E[z_l^2] = n_{l-1} v_l E[a_{l-1}^2],  E[a^2] = E[z^2] / 2,
-    backward  E[d_l^2] = n_{l+1} v_{l+1} E[relu'(z_l)^2] E[d_{l+1}^2]."""
+    """The recursions, with v_l = Var(w^(l)) and d = delta:
+    forward   E[(z^(l))^2] = n_{l-1} v_l E[(a^(l-1))^2],  E[a^2] = E[z^2] / 2,
+    backward  E[(d^(l))^2] = n_{l+1} v_{l+1} E[relu'(z^(l))^2] E[(d^(l+1))^2].
+    """
     L = len(n) - 1
     v = [None] + [
         weight_variance(scheme, n[l - 1], n[l]) for l in range(1, L + 1)
@@ -94,9 +98,6 @@ def experiment(widths=WIDTHS, seeds=48, batch=32):
     return results
 
 
-# --8<-- [end:core]
-
-
 def check_constants(g, samples=1_000_000):
     """The constants the derivation uses, measured."""
     z = torch.randn(samples, generator=g)
@@ -121,42 +122,57 @@ def check_constants(g, samples=1_000_000):
 
 
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.4), sharex=True)
+    markers = {
+        "He, fan_in": "o",
+        "He, fan_out": "s",
+        "Glorot, gain sqrt(2)": "^",
+    }
+    labels = {"Glorot, gain sqrt(2)": "Glorot, gain √2"}
     for ax, direction in zip(axes, ("forward", "backward")):
         for scheme, r in results.items():
             layers = range(1, len(r[direction]) + 1)
             (line,) = ax.plot(
-                layers, r[direction], "o", markersize=4, label=scheme
+                layers,
+                r[direction],
+                markers[scheme],
+                ms=5,
+                mfc="none",
+                label=labels.get(scheme, scheme),
             )
             ax.plot(
                 layers,
                 r[f"{direction} predicted"],
                 "--",
                 color=line.get_color(),
-                linewidth=1,
+                lw=1,
             )
         for i in range(3, len(WIDTHS), 3):
-            ax.axvline(i + 0.5, color="grey", linewidth=0.5, linestyle=":")
-        for i in range(0, len(WIDTHS), 3):
-            ax.text(
-                i + 2,
-                1 / 24,
-                f"n={WIDTHS[i]}",
-                ha="center",
-                fontsize="x-small",
-                color="grey",
-            )
+            ax.axvline(i + 0.5, color="grey", lw=0.5, linestyle=":")
         ax.set_yscale("log", base=2)
-        ax.set_xlabel("layer l")
+        ax.set_ylim(1 / 32, 32)
+        ax.set_yticks(
+            [1 / 16, 1 / 4, 1, 4, 16], ["1/16", "1/4", "1", "4", "16"]
+        )
+        ax.minorticks_off()
         ax.grid(True, alpha=0.3)
-    axes[0].plot([], [], "k--", linewidth=1, label="the recursion")
-    axes[0].set_ylabel("second moment (mean of 48 nets)")
-    axes[0].set_title(r"Forward: $E[z_l^2]$")
-    axes[1].set_title(
-        r"Backward: $E[\delta_l^2]$, $\delta_l = \partial L/\partial z_l$"
+    for i in range(0, len(WIDTHS), 3):
+        axes[0].text(i + 2, 1 / 20, f"n={WIDTHS[i]}", ha="center", color="grey")
+    axes[0].plot([], [], "k--", lw=1, label="recursion")
+    axes[0].set_ylabel(r"$\mathbb{E}[(z^{(l)})^2]$")
+    axes[0].set_title("Forward (mean of 48 nets)")
+    axes[1].set_ylabel(r"$\mathbb{E}[(\delta^{(l)})^2]$")
+    axes[1].set_title("Backward")
+    axes[1].set_xlabel("layer l")
+    axes[1].set_xticks([1, 3, 6, 9, 12])
+    fig.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        handlelength=1.5,
+        columnspacing=0.8,
     )
-    axes[0].legend(fontsize="small")
-    axes[0].set_ylim(1 / 32, 32)
     fig.tight_layout()
     return fig
 
