@@ -182,7 +182,7 @@ def test_a_stack_of_32_blocks_at_initialization(run):
         f"($q_{{32}} / q_0 = {fwd_pbn:.2f}$)",
         f"${latex_sci(bwd_pbn)}$ over the 64 layers,",
         f"${per_layer_pbn:.3f}$ per layer, close to the $1.205$",
-        "more\nthan five orders of magnitude",
+        "more than five orders of magnitude",
     )
     # the misconception box and the summary quote the same gradient ratio
     assert PAGE.count(latex_sci(bwd)) >= 3
@@ -330,9 +330,9 @@ def test_which_deep_networks_train(run):
         # ... and the figure's caption
         "networks fall to between 0.01 and 0.2",
         "sit exactly under their dots",
-        "by more\nthan 0.02 in at least one seed",
+        "by more than 0.02 in at least one seed",
         "nudged by one part in ten million",
-        "fall fastest, to below one\nin a thousand",
+        "fall fastest, to below one in a thousand",
         "Every run of the four remaining variants ends below $0.2$",
         "below $10^{-3}$ in every seed",
         *(
@@ -362,7 +362,7 @@ def test_highway_gate_bias(run):
     assert len(settings["seeds"]) == 3
     inputs = defaults("highway_gate_bias", "make_task")["n"]
     assert inputs == 32
-    assert_page_states(PAGE, f"the\n{inputs} inputs", f"for all {inputs} inputs")
+    assert_page_states(PAGE, f"the {inputs} inputs", f"for all {inputs} inputs")
     assert all(len(run_) == 60 for h in highway.values() for run_ in h["losses"])
 
     def geo(values):

@@ -34,6 +34,9 @@ def branch_jacobian(x, W1, W2):
     return W2 @ torch.diag(d2) @ W1 @ torch.diag(d1)
 
 
+# --8<-- [end:core]
+
+
 def experiment(n=64, depth=32, seed=0):
     g = torch.Generator().manual_seed(seed)
     he = math.sqrt(2 / n)  # He init: Var(w) = 2 / fan_in
@@ -74,47 +77,42 @@ def experiment(n=64, depth=32, seed=0):
     }
 
 
-# --8<-- [end:core]
-
-
 def plot(r):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
     for name, s in r["spectra"].items():
-        label = name.replace("/sqrt(32)", "/\u221a32")
-        left.plot(range(1, len(s) + 1), s, ".-", markersize=3, label=label)
-    left.axhline(1, color="grey", linestyle=":", linewidth=1)
-    left.set_xlabel("index i (sorted)")
-    left.set_ylabel("singular value")
-    left.set_title("One He-initialized block, n = 64")
-    left.legend(fontsize="small")
+        label = name.split(" (")[0].replace("/sqrt(32)", "/\u221a32")
+        top.plot(range(1, len(s) + 1), s, ".-", markersize=3, label=label)
+    top.axhline(1, color="grey", linestyle=":", linewidth=1)
+    top.set_xlabel("index i (sorted)")
+    top.set_ylabel("singular value")
+    top.set_title("One block, n = 64")
+    top.legend(loc="upper right")
 
     scales, norm = r["scales"], r["||J||"]
-    right.plot(scales, r["sigma_max"], label=r"$\sigma_{\max}(I + aJ)$")
-    right.plot(scales, r["sigma_min"], label=r"$\sigma_{\min}(I + aJ)$")
-    right.plot(scales, 1 + scales * norm, "k--", linewidth=1)
-    right.plot(
+    bottom.plot(scales, r["sigma_max"], label="largest")
+    bottom.plot(scales, r["sigma_min"], label="smallest")
+    bottom.plot(scales, 1 + scales * norm, "k--", linewidth=1)
+    bottom.plot(
         scales,
         (1 - scales * norm).clamp(min=0),
         "k--",
         linewidth=1,
-        label=r"$1 \pm a\,\|J\|$ (Weyl)",
+        label="Weyl bounds",
     )
-    for a, text in ((r["a = 1/sqrt(L)"], r"$1/\sqrt{32}$"), (1.0, "1")):
-        right.axvline(a, color="grey", linestyle=":", linewidth=1)
-        right.annotate(
+    for a, text in ((r["a = 1/sqrt(L)"], "1/\u221a32"), (1.0, "1")):
+        bottom.axvline(a, color="grey", linestyle=":", linewidth=1)
+        bottom.annotate(
             f"a = {text}",
-            (a, 3.6),
+            (a, 3.55),
             xytext=(3, 0),
             textcoords="offset points",
-            fontsize="small",
             color="grey",
         )
-    right.set_ylim(0, 4)
-    right.set_xlabel("branch scale a")
-    right.set_ylabel("singular value")
-    right.set_title("The block x + a F(x)")
-    right.legend(fontsize="small", loc="center right")
-    for ax in (left, right):
+    bottom.set_ylim(0, 4)
+    bottom.set_xlabel("branch scale a")
+    bottom.set_ylabel("singular value of I + aJ")
+    bottom.legend(loc="center left", bbox_to_anchor=(0, 0.62))
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -34,7 +34,6 @@ def make_task(g, n=32, dim=16):
     return x, y
 
 
-# --8<-- [start:core]
 GATE_BIASES = {  # b_T; None: PyTorch's default U(-1/sqrt(n), 1/sqrt(n))
     "default b_T (source)": None,
     "b_T = -1": -1.0,
@@ -48,6 +47,7 @@ def default_init(*shape, fan_in, g):
     return (torch.rand(*shape, generator=g) * 2 - 1) / math.sqrt(fan_in)
 
 
+# --8<-- [start:core]
 def highway_layer(h, WH, bH, WT, bT):
     """y = H(h) T(h) + h (1 - T(h)); returns y and the carry gate 1 - T."""
     H = torch.relu(WH @ h + bH)
@@ -61,9 +61,7 @@ def residual_layer(h, WH, bH, WT, bT):
 
 
 def carry_path_only(g_top, carries):
-    """The gradient at each layer's input if it crossed the carry gates only:
-    g_L times the carry 1 - T of every layer above, coordinate by coordinate.
-    """
+    """g_L times the carry 1 - T of every layer above: the carry path."""
     grads = [g_top]
     for carry in reversed(carries):
         grads.insert(0, grads[0] * carry)
@@ -150,15 +148,15 @@ def train(L=30, n=32, dim=16, seeds=(0, 1, 2), steps=60, lr=0.5):
     residual = at_init(p64, x.double(), y, residual_layer)[0]  # b_T unused
     for t in p.values():
         t.requires_grad_()
+    opt = torch.optim.SGD(p.values(), lr=lr)
     losses = []
     for _ in range(steps):
         loss = nn.functional.cross_entropy(forward(p, x), y, reduction="none")
         loss = loss.mean(-1)  # one loss per network
         losses.append(loss.detach())
-        grads = torch.autograd.grad(loss.sum(), list(p.values()))
-        with torch.no_grad():  # plain SGD
-            for t, grad in zip(p.values(), grads):
-                t.sub_(lr * grad)
+        opt.zero_grad()
+        loss.sum().backward()  # each network's loss reaches only its weights
+        opt.step()
     per_seed = (len(seeds), len(GATE_BIASES), -1)  # (seed, gate bias, ...)
     losses = torch.stack(losses).T.reshape(per_seed)
     measured, carry_only = measured.view(per_seed), carry_only.view(per_seed)
@@ -187,16 +185,16 @@ def train(L=30, n=32, dim=16, seeds=(0, 1, 2), steps=60, lr=0.5):
 
 
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 7.0))
     for i, (name, r) in enumerate(results["highway"].items()):
-        color = f"C{i}"
+        color, label = f"C{i}", name.replace(" b_T (source)", "")
         geo = r["gradient at init"].log().mean(0).exp()  # over the seeds
-        left.plot(range(len(geo)), geo, color=color, label=name)
+        top.plot(range(len(geo)), geo, color=color, label=label)
         carry = r["carry path only"].log().mean(0).exp()
-        left.plot(range(len(carry)), carry, ":", color=color, linewidth=2)
+        top.plot(range(len(carry)), carry, ":", color=color, linewidth=2.5)
         losses = torch.tensor(r["losses"])
-        right.plot(losses.median(0).values, color=color, label=name)
-        right.fill_between(
+        bottom.plot(losses.median(0).values, color=color, label=label)
+        bottom.fill_between(
             range(losses.shape[1]),
             losses.min(0).values,
             losses.max(0).values,
@@ -204,23 +202,28 @@ def plot(results):
             alpha=0.2,
         )
     res = results["residual gradient at init"].log().mean(0).exp()
-    left.plot(range(len(res)), res, "k-", label="residual x + H(x), no gate")
-    left.plot([], [], "k:", linewidth=2, label="carry path only")
-    left.set_yscale("log")
-    left.set_xlabel("layer l (0 = input of the stack)")
-    left.set_ylabel(
-        r"$\|\partial L/\partial x_l\| \,/\, \|\partial L/\partial x_L\|$"
-    )
-    left.set_title("Gradient at initialization, 30 layers")
-    left.legend(fontsize="x-small", loc="lower right")
+    top.plot(range(len(res)), res, "k-", label="residual")
+    top.plot([], [], "k:", linewidth=2.5, label="carry only")
+    top.set_yscale("log")
+    top.set_xlabel("layer l (0 = input of the stack)")
+    top.set_ylabel("gradient at x\u2097 / at x\u2083\u2080")
+    top.set_title("Gradient at initialization")
     for k, v in enumerate(results["constant prediction"]):
-        label = "constant prediction" if k == 0 else None
-        right.axhline(v, color="grey", linestyle=":", linewidth=1, label=label)
-    right.set_xlabel("SGD step")
-    right.set_ylabel("training loss (median, range)")
-    right.set_title("Highway training, 3 seeds")
-    right.legend(fontsize="x-small", loc="lower left")
-    for ax in (left, right):
+        label = "constant" if k == 0 else None
+        bottom.axhline(v, color="grey", linestyle=":", linewidth=1, label=label)
+    bottom.set_xlabel("SGD step")
+    bottom.set_ylabel("training loss")
+    bottom.set_title("Training: median, range of 3 seeds")
+    handles, labels = top.get_legend_handles_labels()  # for both panels
+    bottom.legend(
+        handles,
+        labels,
+        loc="lower left",
+        ncol=2,
+        handlelength=1.2,
+        columnspacing=0.8,
+    )
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -25,7 +25,6 @@ import matplotlib.pyplot as plt
 import torch
 
 
-# --8<-- [start:core]
 def batch_norm(h):
     """Each unit normalized over the batch (rows), no learned scale/shift."""
     return (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5)
@@ -45,6 +44,7 @@ def no_norm(h):
     return h
 
 
+# --8<-- [start:core]
 def branch(x, W1, W2, norm=no_norm):
     """Pre-activation branch F(x) = W2 relu(norm(W1 relu(norm(x))))."""
     return torch.relu(norm(torch.relu(norm(x)) @ W1.T)) @ W2.T
@@ -54,6 +54,8 @@ def original_block(x, W1, W2):
     """He et al. 2016a: relu(x + BN(W2 relu(BN(W1 x)))), ReLU after the sum."""
     return torch.relu(x + batch_norm(torch.relu(batch_norm(x @ W1.T)) @ W2.T))
 
+
+# --8<-- [end:core]
 
 BLOCKS = {  # x_(l+1) as a function of x_l, the block's weights and depth L
     "plain (no skip)": lambda x, W1, W2, L: branch(x, W1, W2),
@@ -112,9 +114,6 @@ def experiment():
     return {name: propagate(name) for name in BLOCKS}
 
 
-# --8<-- [end:core]
-
-
 def predictions(depth=32):
     """The variance argument, block by block (None: no closed form here)."""
     blocks = range(depth + 1)
@@ -145,38 +144,57 @@ def predictions(depth=32):
 CONTROLS = ("residual + centring, one scale",)
 
 
+SHORT = {  # the figure's labels
+    "plain (no skip)": "plain",
+    "plain + BN (no skip)": "plain + BN",
+    "residual": "residual",
+    "residual, branch / sqrt(L)": "branch / \u221aL",
+    "residual + BN (pre-activation)": "residual + BN",
+    "residual + one scale per layer": "one scale",
+    "original block + BN": "original + BN",
+    "residual, last layer zero": "zero branch",
+}
+
+
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.1), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 7.6), sharex=True)
     predicted = predictions()
     shown = [name for name in results if name not in CONTROLS]
     for i, name in enumerate(shown):
         r, color = results[name], f"C{i}"
         blocks = range(len(r["second moment"]))
-        left.plot(blocks, r["second moment"], color=color, label=name)
-        right.plot(blocks, r["gradient"], color=color, label=name)
+        style = dict(color=color, label=SHORT[name], linewidth=2)
+        if name == "residual, last layer zero":  # on the grey line 1
+            style.update(linestyle="--", zorder=4)
+        top.plot(blocks, r["second moment"], **style)
+        bottom.plot(blocks, r["gradient"], **style)
         forward, backward = predicted[name]
-        for ax, values in ((left, forward), (right, backward)):
+        for ax, values in ((top, forward), (bottom, backward)):
             if values is not None and max(values) > 1:  # level 1: in grey
                 ax.plot(blocks, values, ":", color=color, linewidth=2.5)
-    for ax in (left, right):  # the prediction 1: plain (on average), zero
+    for ax in (top, bottom):  # the prediction 1: plain (on average), zero
         ax.axhline(1, color="grey", linestyle=":", linewidth=2.5, zorder=3)
-    left.set_ylabel(r"$\mathbb{E}[x_l^2]$")
-    left.set_title("Forward: signal size after block l")
-    right.set_ylabel(
-        r"$\|\partial L/\partial x_l\| \,/\, \|\partial L/\partial x_L\|$"
-    )
-    right.set_title("Backward: gradient reaching block l")
-    for ax in (left, right):
         ax.set_yscale("log")
-        ax.set_xlabel("block l (0 = input of the stack)")
         ax.grid(True, alpha=0.3)
-    handles, labels = left.get_legend_handles_labels()
+    top.set_ylabel("E[x\u2097\u00b2]")
+    top.set_title("Forward: signal size")
+    bottom.set_ylabel("gradient at x\u2097 / at x\u2083\u2082")
+    bottom.set_title("Backward: gradient reaching block l")
+    bottom.set_xlabel("block l (0 = input of the stack)")
+    handles, labels = top.get_legend_handles_labels()
     handles.append(
         plt.Line2D([], [], color="grey", linestyle=":", linewidth=2.5)
     )
-    labels.append("prediction (grey: 1)")
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small")
-    fig.tight_layout(rect=(0, 0.17, 1, 1))
+    labels.append("predicted")
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=2,
+        handlelength=1.2,
+        columnspacing=0.8,
+    )
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     return fig
 
 

@@ -36,7 +36,6 @@ def make_task(g, n=32, dim=16):
     return x, y
 
 
-# --8<-- [start:core]
 def batch_norm(h):
     """h is (network, unit, example): each unit normalized over the batch."""
     centred = h - h.mean(-1, keepdim=True)
@@ -44,15 +43,16 @@ def batch_norm(h):
     return centred / torch.sqrt(var + 1e-5)
 
 
+# --8<-- [start:core]
 def block(h, W1, W2, scale, b, skip, norm):
     """skip * h + scale * F(h), F a pre-activation branch of two layers.
-
-    norm is batch_norm in the networks that have it and the identity in the
-    others; b holds Fixup's four scalar biases (0, and kept at 0, elsewhere).
-    """
+    norm: batch_norm or the identity; b: Fixup's four scalar biases."""
     a = W1 @ (torch.relu(norm(h)) + b[0])
     a = torch.relu(norm(a) + b[1]) + b[2]
     return skip * h + scale * (W2 @ a) + b[3]
+
+
+# --8<-- [end:core]
 
 
 def recipe(name, W1, W2, head, L):
@@ -97,7 +97,6 @@ VARIANTS = (
     "Fixup",
     "SkipInit / ReZero",
 )
-# --8<-- [end:core]
 
 
 def init(L, n, dim, seeds, runs):
@@ -155,6 +154,11 @@ def train(
     p, x, y, step, skip, norm = init(L, n, dim, seeds, runs)
     for t in p.values():
         t.requires_grad_()
+    # One SGD for all the networks; each network's learning rate (0 for the
+    # scalars its recipe keeps fixed) multiplies its gradient via a hook.
+    for name, t in p.items():
+        t.register_hook(lambda grad, rate=step[name]: rate * grad)
+    opt = torch.optim.SGD(p.values(), lr=1.0)
     losses = []
     for _ in range(steps):
         h = p["stem"] @ x
@@ -166,10 +170,9 @@ def train(
         losses.append(loss.detach())
         # A network whose loss is NaN gets NaN gradients, but only in its own
         # parameters: every operation above acts on each network separately.
-        grads = torch.autograd.grad(loss.sum(), list(p.values()))
-        with torch.no_grad():  # plain SGD, each network at its own rate
-            for (name, t), grad in zip(p.items(), grads):
-                t.sub_(step[name] * grad)
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
     shape = (len(VARIANTS), len(runs), len(seeds), steps)
     losses = torch.stack(losses).T.reshape(shape)
 
@@ -183,86 +186,86 @@ def train(
     }
 
 
+SHORT = {  # the figure's row labels
+    "plain (no skip)": "plain",
+    "residual": "residual",
+    "residual + BN": "residual + BN",
+    "plain + BN": "plain + BN",
+    "residual, branch / sqrt(L)": "branch / \u221aL",
+    "Fixup": "Fixup",
+    "SkipInit / ReZero": "SkipInit/ReZero",
+}
+
+
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(4.2, 7.4), height_ratios=(1, 1.15)
+    )
     (lr, main), (small_lr, small) = results["losses"].items()
-    top, nan = 1e5, 20.0  # the left panel's ceiling; where NaN is drawn
+    ceiling, nan = 1e5, 20.0  # the top panel's ceiling; where NaN is drawn
     for i, (name, runs) in enumerate(main.items()):
         color = f"C{i}"
         losses = torch.tensor(runs)  # (seed, step)
         if losses.isfinite().all():  # median over the seeds, and the range
             steps = range(losses.shape[1])
-            left.plot(steps, losses.median(0).values, color=color, label=name)
+            top.plot(steps, losses.median(0).values, color=color)
             lo, hi = losses.min(0).values, losses.max(0).values
-            left.fill_between(steps, lo, hi, color=color, alpha=0.25)
+            top.fill_between(steps, lo, hi, color=color, alpha=0.25)
         else:  # each run until its loss becomes NaN
-            for k, run in enumerate(runs):
+            for run in runs:
                 finite = [v for v in run if math.isfinite(v)]
-                left.plot(finite, "-", color=color, label=None if k else name)
-                last, above = finite[-1], finite[-1] > top
-                left.plot(
+                top.plot(finite, "-", color=color)
+                last, above = finite[-1], finite[-1] > ceiling
+                top.plot(
                     len(finite) - 1,
-                    min(last, top),
+                    min(last, ceiling),
                     "^" if above else "x",
                     color=color,
+                    markersize=9,
                     clip_on=False,
                 )
         nudged = results["nudged"]["losses"]
         for runs_at, marker, fill, row in (
-            (main, "o", color, i),
-            (small, "o", "none", i),
-            (nudged, "+", color, i + 0.3),  # just below the row's dots
+            (main, "o", color, i - 0.12),
+            (small, "o", "none", i - 0.12),
+            (nudged, "x", color, i + 0.25),  # just below the row's dots
         ):
             last = [
                 r[-1] if math.isfinite(r[-1]) else nan for r in runs_at[name]
             ]
-            right.plot(
+            bottom.plot(
                 last,
                 [row] * len(last),
                 marker,
                 color=color,
                 markerfacecolor=fill,
-                alpha=0.8,
+                markersize=7,
+                alpha=0.85,
                 linestyle="none",
             )
-    left.set_yscale("log")
-    left.set_ylim(1e-4, top)
-    left.set_xlabel("SGD step")
-    left.set_ylabel("training loss (median, range over seeds)")
-    left.set_title(f"Learning rate {lr}")
-    left.legend(
-        title="x: the next loss is NaN (\u25b2: above the chart)",
-        title_fontsize="x-small",
-        fontsize="x-small",
-        loc="upper right",
-        ncol=2,
-    )
-    right.set_xscale("log")
-    right.set_yticks(range(len(main)), list(main), fontsize="small")
-    for i, label in enumerate(right.get_yticklabels()):
-        label.set_color(f"C{i}")  # the colours of the left panel
-    right.set_ylim(len(main) - 0.4, -2.4)  # inverted, room for the legend
-    right.axvline(nan, color="grey", linestyle=":")
-    right.annotate(
+    top.set_yscale("log")
+    top.set_ylim(1e-4, ceiling)
+    top.set_xlabel("SGD step")
+    top.set_ylabel("training loss")
+    top.set_title(f"Learning rate {lr}: median, range")
+    bottom.set_xscale("log")
+    bottom.set_yticks(range(len(main)), [SHORT[k] for k in main])
+    for i, label in enumerate(bottom.get_yticklabels()):
+        label.set_color(f"C{i}")  # the colours of the top panel
+    bottom.set_ylim(len(main) - 0.5, -0.6)  # first row on top
+    bottom.axvline(nan, color="grey", linestyle=":")
+    bottom.annotate(
         "NaN",
-        (nan, 1),
-        xytext=(0, 8),
+        (nan, -0.6),
+        xytext=(0, 2),
         textcoords="offset points",
         ha="center",
-        fontsize="small",
+        va="bottom",
         color="grey",
     )
-    right.plot([], [], "ko", label=f"learning rate {lr}")
-    right.plot([], [], "ko", markerfacecolor="none", label=f"{small_lr}")
-    size = results["nudged"]["size"]
-    exponent = round(math.log10(size))
-    right.plot(
-        [], [], "k+", label=f"{lr}, weights nudged by $10^{{{exponent}}}$"
-    )
-    right.legend(fontsize="x-small", loc="upper left")
-    right.set_xlabel("loss after the last step")
-    right.set_title("Final loss, one dot per seed")
-    for ax in (left, right):
+    bottom.set_xlabel("loss after the last step")
+    bottom.set_title("Final loss: \u25cf 0.1, \u25cb 0.001, \u00d7 nudged")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -30,7 +30,6 @@ def make_task(g, n=64, dim=16):
     return x, y
 
 
-# --8<-- [start:core]
 def he(rows, cols, g, scale=1.0):
     return torch.randn(rows, cols, generator=g) * math.sqrt(2 / cols) * scale
 
@@ -59,6 +58,7 @@ def fixup(g, L, n, dim):
     return p, block
 
 
+# --8<-- [start:core]
 def rezero(g, L, n, dim):
     """SkipInit (De & Smith 2020) / ReZero (Bachlechner et al. 2020)."""
     p = {"stem": he(n, dim, g), "head": he(2, n, g)}
@@ -71,6 +71,9 @@ def rezero(g, L, n, dim):
         return x + p[f"alpha {l}"] * f
 
     return p, block
+
+
+# --8<-- [end:core]
 
 
 def zero_gamma(g, L, n, dim):
@@ -97,7 +100,6 @@ SCHEMES = {
     "SkipInit / ReZero": rezero,
     "torchvision zero_init_residual": zero_gamma,
 }
-# --8<-- [end:core]
 
 
 def first_steps(scheme, L=4, n=32, steps=3, lr=0.1, seed=0):
@@ -106,6 +108,7 @@ def first_steps(scheme, L=4, n=32, steps=3, lr=0.1, seed=0):
     p, block = scheme(g, L, n, x.shape[1])
     for t in p.values():
         t.requires_grad_()
+    opt = torch.optim.SGD(p.values(), lr=lr)
 
     def body(h):  # the stack of residual blocks
         for l in range(L):
@@ -119,11 +122,10 @@ def first_steps(scheme, L=4, n=32, steps=3, lr=0.1, seed=0):
     for _ in range(steps):
         out = body(torch.relu(x @ p["stem"].T)) @ p["head"].T
         loss = nn.functional.cross_entropy(out, y)
-        grads = torch.autograd.grad(loss, list(p.values()))
-        norms.append({k: gr.norm().item() for k, gr in zip(p, grads)})
-        with torch.no_grad():  # plain SGD
-            for t, gr in zip(p.values(), grads):
-                t.sub_(lr * gr)
+        opt.zero_grad()
+        loss.backward()
+        norms.append({k: t.grad.norm().item() for k, t in p.items()})
+        opt.step()
     return {"identity error": identity_error, "gradient norms": norms}
 
 
@@ -147,20 +149,19 @@ def grouped(norms):
 
 
 LABELS = {
-    "W1": "W1 (branch, first)",
-    "W2": "W2 (branch, last)",
+    "W1": "W1 (first)",
+    "W2": "W2 (last)",
     "alpha": "\u03b1",
     "BN1 gamma": "BN1 \u03b3",
     "BN1 beta": "BN1 \u03b2",
-    "BN2 gamma": "BN2 \u03b3 (last BN)",
+    "BN2 gamma": "BN2 \u03b3 (last)",
     "BN2 beta": "BN2 \u03b2",
 }
 
 
 def plot(results):
-    fig, axes = plt.subplots(
-        1, 3, figsize=(9.5, 3.8), gridspec_kw={"wspace": 0.9}
-    )
+    heights = [len(grouped(r["gradient norms"])) for r in results.values()]
+    fig, axes = plt.subplots(3, 1, figsize=(4.2, 10.5), height_ratios=heights)
     cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     for ax, (name, r) in zip(axes, results.items()):
         rows = grouped(r["gradient norms"])
@@ -177,19 +178,14 @@ def plot(results):
                     text,
                     ha="center",
                     va="center",
-                    fontsize=8,
                     color="white" if dark else "black",
                 )
         labels = [LABELS.get(k, k) for k in rows]
-        ax.set_yticks(range(len(rows)), labels, fontsize="small")
+        ax.set_yticks(range(len(rows)), labels)
         ax.set_xticks(range(values.shape[1]))
-        ax.set_xlabel("SGD step")
-        ax.set_title(name, fontsize="medium")
-    fig.suptitle(
-        r"$\|\partial L/\partial\theta\|$ per kind of parameter "
-        "(grey: exactly 0)",
-        y=1.0,
-    )
+        ax.set_title(name.replace(" zero_init_residual", ""))
+    axes[-1].set_xlabel("SGD step")
+    fig.tight_layout()
     return fig
 
 
