@@ -275,7 +275,7 @@ def test_spectral_norm_estimate_and_vanishing(run):
     errors = r["sigma error"]
     for e in errors.values():
         err = e["error"]
-        assert all(x > 0 for x in err)  # u^T W v <= sigma_max: always low
+        assert all(x > 0 for x in err)  # u^T W v <= s_max: always low
         assert all(a > b for a, b in zip(err, err[1:]))
         per_pass = (err[-1] / err[0]) ** (1 / (len(err) - 1))
         assert per_pass == pytest.approx(e["s2/s1"] ** 4, rel=0.05)
@@ -290,9 +290,9 @@ def test_spectral_norm_estimate_and_vanishing(run):
     assert relu["per layer"] == pytest.approx(1 / (2 * math.sqrt(2)), rel=0.1)
     assert orth["per layer"] == pytest.approx(1, abs=1e-9)
     assert 0.9 < he["per layer"] < 1.1
-    assert 1 < relu["max sigma_max"] < 1.1 and orth["max sigma_max"] == pytest.approx(1)
-    # the stack's bound: the product of the layers' sigma_max, slightly low estimates compounded
-    assert 1.2 < relu["product of sigma_max"] < 2
+    assert 1 < relu["max s_max"] < 1.1 and orth["max s_max"] == pytest.approx(1)
+    # the stack's bound: the product of the layers' s_max, slightly low estimates compounded
+    assert 1.2 < relu["product of s_max"] < 2
     # the slowest convergence: the square matrix, whose top two singular values are closest
     ratio = {shape: e["s2/s1"] for shape, e in errors.items()}
     assert max(ratio, key=ratio.get) == (128, 128)
@@ -300,20 +300,20 @@ def test_spectral_norm_estimate_and_vanishing(run):
     # "about thirteen orders of magnitude" with ReLU, "about eight" without
     assert round(-math.log10(d_relu[0] / d_relu[-1])) == 13
     assert round(-math.log10(d_linear[0] / d_linear[-1])) == 8
-    # spectral normalization shrinks a layer only where sigma_max > 1: with small weights
-    # (sigma_max < 1) it scales every layer up, and the gradient vanishes less
+    # spectral normalization shrinks a layer only where s_max > 1: with small weights
+    # (s_max < 1) it scales every layer up, and the gradient vanishes less
     small, sn_small = stacks["std 0.01, linear"], stacks["SN, std 0.01, linear"]
-    assert small["max sigma_max"] < 1 < he["min sigma_max"]
+    assert small["max s_max"] < 1 < he["min s_max"]
     d_small, d_sn_small = small["delta"], sn_small["delta"]
     assert d_sn_small[0] / d_sn_small[-1] > 1e10 * d_small[0] / d_small[-1]
     assert small["per layer"] == pytest.approx(math.sqrt(128) * 0.01, rel=0.05)  # rms sing. value
-    # W / sigma_max(W) does not depend on the scale of W: the He-initialized stack's numbers
+    # W / s_max(W) does not depend on the scale of W: the He-initialized stack's numbers
     assert d_sn_small[0] / d_sn_small[-1] == pytest.approx(d_linear[0] / d_linear[-1], rel=1e-9)
     assert sn_small["per layer"] < 0.6  # still vanishes, by about 1/2 per layer
     assert_page_states(
         PAGE,
-        f"$\\sigma_{{\\max}}$ from ${he['min sigma_max']:.2f}$ to ${he['max sigma_max']:.2f}$",
-        f"between ${small['min sigma_max']:.2f}$ and ${small['max sigma_max']:.2f}$",
+        f"$s_{{\\max}}$ from ${he['min s_max']:.2f}$ to ${he['max s_max']:.2f}$",
+        f"between ${small['min s_max']:.2f}$ and ${small['max s_max']:.2f}$",
         f"by a factor ${small['per layer']:.3f}$ per layer (the root mean square",
         f"to ${latex_sci(d_small[0] / d_small[-1])}$ in all",
         f"the stack then passes on ${latex_sci(d_sn_small[0] / d_sn_small[-1])}$ of it",
@@ -327,8 +327,8 @@ def test_spectral_norm_estimate_and_vanishing(run):
         *(f"${e['error'][0] * 100:.2g}\\%$ for ${o} \\times {i}$" for (o, i), e in errors.items()),
         f"(${square['s2/s1']:.3f}$ for the square",
         f"${latex_sci(square['error'][-1], 2)}$ after 40",
-        f"at most ${relu['max sigma_max']:.3f}$",
-        f"those values: ${relu['product of sigma_max']:.3g}$ for the 30 layers",
+        f"at most ${relu['max s_max']:.3f}$",
+        f"those values: ${relu['product of s_max']:.3g}$ for the 30 layers",
         f"factor ${relu['per layer']:.3f}$ per layer",
         latex_sci(d_relu[0] / d_relu[-1]),
         f"by ${linear['per layer']:.3f}$ per layer",

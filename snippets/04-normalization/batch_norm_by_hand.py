@@ -26,24 +26,24 @@ F64 = torch.float64
 
 
 # --8<-- [start:core]
-def batch_norm_train(x, gamma, beta, running_mean, running_var, momentum, eps):
+def batch_norm_train(z, gamma, beta, running_mean, running_var, momentum, eps):
     """Training mode: normalize with the batch's own statistics."""
-    n = x.shape[0]
-    mean = x.mean(dim=0)
-    var = x.var(dim=0, correction=0)  # biased: divides by n
-    x_hat = (x - mean) / torch.sqrt(var + eps)  # eps inside the root
+    n = z.shape[0]
+    mu_b = z.mean(dim=0)
+    v_b = z.var(dim=0, correction=0)  # biased: divides by n
+    z_hat = (z - mu_b) / torch.sqrt(v_b + eps)  # eps inside the root
     with torch.no_grad():  # the running variance is the unbiased one
-        running_mean.mul_(1 - momentum).add_(momentum * mean)
-        running_var.mul_(1 - momentum).add_(momentum * var * n / (n - 1))
-    return gamma * x_hat + beta
+        running_mean.mul_(1 - momentum).add_(momentum * mu_b)
+        running_var.mul_(1 - momentum).add_(momentum * v_b * n / (n - 1))
+    return gamma * z_hat + beta
+
+
+# --8<-- [end:core]
 
 
 def batch_norm_eval(x, gamma, beta, running_mean, running_var, eps):
     """Eval mode: the stored running statistics, nothing from the batch."""
     return gamma * (x - running_mean) / torch.sqrt(running_var + eps) + beta
-
-
-# --8<-- [end:core]
 
 
 def compare_with_pytorch(steps=5, batch=16, features=4, seed=0):
@@ -144,46 +144,51 @@ def experiment():
 
 
 def plot(r):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.0))
     s = r["input std"]
-    left.plot(s, r["output std, correct"], label=r"$\sqrt{\sigma^2+\epsilon}$")
-    left.plot(
+    top.plot(s, r["output std, correct"], label="variance (right)")
+    top.plot(
         s,
         r["output std, std under root"],
         "--",
-        label=r"$\sqrt{\sigma+\epsilon}$",
+        label="std (wrong)",
     )
-    left.axvline(1e-5**0.5, color="gray", lw=0.8, ls=":")
-    left.text(1.3e-2, 0.3, r"$\sigma^2 = \epsilon$", color="gray", fontsize=9)
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel(r"input std $\sigma$ of a feature")
-    left.set_ylabel("std of the normalized output")
-    left.set_title("Denominator of the normalization")
-    left.legend(loc="upper left")
-    styles = {0.9: ("C1", 0.8, 0.6), 0.1: ("C0", 1.2, 1), None: ("C2", 1.6, 1)}
+    top.axvline(1e-5**0.5, color="gray", lw=0.8, ls=":")
+    top.text(4e-3, 0.2, r"$v_B = \epsilon$", color="gray")
+    top.set_xscale("log")
+    top.set_yscale("log")
+    top.set_xlabel("input std of a feature")
+    top.set_ylabel("output std")
+    top.set_title("Under the square root")
+    top.legend(loc="upper left")
+    styles = {
+        0.9: ("C1", 0.8, 0.6, 1),
+        0.1: ("C0", 1.2, 1, 3),
+        None: ("C2", 1.6, 1, 2),
+    }
     for m, path in r["running_var"].items():
-        color, lw, alpha = styles[m]
-        name = "None (cumulative)" if m is None else m
+        color, lw, alpha, zorder = styles[m]
         steps = range(1, len(path) + 1)
-        right.plot(
+        right_label = "None" if m is None else f"{m}"
+        bottom.plot(
             steps,
             path,
             color=color,
             lw=lw,
             alpha=alpha,
-            label=f"momentum={name}",
+            zorder=zorder,
+            label=right_label,
         )
-    right.axhline(4.0, color="black", lw=1, ls="--", label="true variance 4")
-    right.axhline(
-        3.5, color="gray", lw=1, ls=":", label="biased: 4(n-1)/n = 3.5"
-    )
-    right.set_ylim(0, 15)
-    right.set_xlabel("training-mode forward passes (batch n = 8)")
-    right.set_ylabel("running_var")
-    right.set_title("nn.BatchNorm1d running variance, by momentum")
-    right.legend(loc="upper center", ncol=2, fontsize=7.5)
-    for ax in (left, right):
+    bottom.axhline(4.0, color="black", lw=1, ls="--")
+    bottom.axhline(3.5, color="gray", lw=1, ls=":")
+    bottom.text(305, 4.3, "4", va="bottom")
+    bottom.text(305, 3.2, "3.5", va="top", color="gray")
+    bottom.set_ylim(0, 21)
+    bottom.set_xlabel("forward passes (batch of 8)")
+    bottom.set_ylabel("running_var")
+    bottom.set_title("running_var by momentum")
+    bottom.legend(loc="upper center", ncol=3, title="momentum")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -32,7 +32,6 @@ NETWORKS = {  # name: (activation, weight init, batch norm?)
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z}
 
 
-# --8<-- [start:core]
 def init_weight(width, scheme, g):
     w = torch.empty(width, width, dtype=F64)
     if scheme == "he":
@@ -40,6 +39,25 @@ def init_weight(width, scheme, g):
     if scheme == "xavier":
         return nn.init.xavier_normal_(w, generator=g)
     return nn.init.kaiming_normal_(w, nonlinearity="linear", generator=g)
+
+
+# --8<-- [start:core]
+def forward_backward(x, y, weights, head, activation, batch_norm):
+    """Std of each layer's output a^(l); ||dL/dz^(l)|| for l = 1..L."""
+    a, zs, stds = x, [], []
+    for w in weights:
+        zs.append(a @ w.T)  # z^(l), no bias
+        zs[-1].retain_grad()
+        u = zs[-1]
+        if batch_norm:  # training mode: batch statistics, gamma 1, beta 0
+            u = nn.functional.batch_norm(u, None, None, training=True)
+        a = ACTIVATIONS[activation](u)
+        stds.append(a.std().item())
+    nn.functional.cross_entropy(a @ head.T, y).backward()
+    return stds, [z.grad.norm().item() for z in zs]
+
+
+# --8<-- [end:core]
 
 
 def measure(activation, scheme, batch_norm, depth=50, width=128, batch=64):
@@ -53,24 +71,12 @@ def measure(activation, scheme, batch_norm, depth=50, width=128, batch=64):
     head = nn.init.xavier_normal_(
         torch.empty(10, width, dtype=F64), generator=g
     )
-    h, zs, stds = x, [], []
-    for w in weights:
-        zs.append(h @ w.T)  # z_l, no bias
-        zs[-1].retain_grad()
-        u = zs[-1]
-        if batch_norm:  # training mode: batch statistics, gamma 1, beta 0
-            u = nn.functional.batch_norm(u, None, None, training=True)
-        h = ACTIVATIONS[activation](u)
-        stds.append(h.std().item())
-    nn.functional.cross_entropy(h @ head.T, y).backward()
+    stds, deltas = forward_backward(x, y, weights, head, activation, batch_norm)
     return {
         "activation std": stds,
-        "delta": [z.grad.norm().item() for z in zs],
+        "delta": deltas,
         "weight gradient": [w.grad.norm().item() for w in weights],
     }
-
-
-# --8<-- [end:core]
 
 
 def experiment():
@@ -82,29 +88,31 @@ def experiment():
 
 
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4), sharex=True)
     for name, r in results.items():
+        act = name.split(",")[0]
         kw = {
             "ls": "-" if "BN" in name else "--",
-            "color": {"ReLU": "C0", "tanh": "C2", "linear": "C4"}[
-                name.split(",")[0]
-            ],
-            "label": name,
+            "color": {"ReLU": "C0", "tanh": "C2", "linear": "C4"}[act],
+            "label": act + (" + BN" if "BN" in name else ""),
         }
         layers = range(1, len(r["delta"]) + 1)
-        left.plot(layers, r["activation std"], **kw)
-        right.plot(layers, [d / r["delta"][-1] for d in r["delta"]], **kw)
-    left.set_ylabel("std of the layer's output")
-    left.set_title("Forward: activations")
-    left.set_ylim(0, 1.4)
-    left.legend(fontsize=8, ncol=2, loc="upper center")
-    right.set_yscale("log")
-    right.set_ylabel(r"$\|\delta^{(l)}\| \,/\, \|\delta^{(L)}\|$")
-    right.set_title("Backward: gradients")
-    for ax in (left, right):
-        ax.set_xlabel("layer l (1 = next to the input)")
+        top.plot(layers, r["activation std"], **kw)
+        bottom.plot(layers, [d / r["delta"][-1] for d in r["delta"]], **kw)
+    top.set_ylabel("std of $a^{(l)}$")
+    top.set_title("Forward: activations")
+    top.set_ylim(0, 1.4)
+    bottom.set_yscale("log")
+    bottom.set_ylabel(r"$\|\delta^{(l)}\| \,/\, \|\delta^{(L)}\|$")
+    bottom.set_title("Backward: gradients")
+    bottom.set_xlabel("layer $l$")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    handles, labels = top.get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 0.0)
+    )
     return fig
 
 

@@ -3,16 +3,16 @@
 torch.nn.utils.parametrizations.spectral_norm divides a weight by an estimate
 of its largest singular value, refined by one power iteration per
 training-mode forward pass (after 16 at registration). The estimate u^T W v
-can only fall short of the true sigma_max, and for a square random matrix,
+can only fall short of the true s_max, and for a square random matrix,
 whose top two singular values are close, it converges slowly: the normalized
-weight's true sigma_max is then slightly above 1. In a deep stack of such
-layers no layer can amplify, and a random matrix divided by its sigma_max has
+weight's true s_max is then slightly above 1. In a deep stack of such
+layers no layer can amplify, and a random matrix divided by its s_max has
 most singular values well below 1: the gradient shrinks geometrically towards
 the input, unless every singular value equals the largest (orthogonal
-weights). Dividing by sigma_max shrinks a layer only where sigma_max > 1:
-layers with small weights (std 0.01, sigma_max about 0.23) are scaled up, and
+weights). Dividing by s_max shrinks a layer only where s_max > 1:
+layers with small weights (std 0.01, s_max about 0.23) are scaled up, and
 the gradient through them vanishes less with spectral normalization than
-without; W / sigma_max(W) does not depend on the scale of W.
+without; W / s_max(W) does not depend on the scale of W.
 
 Run: python snippets/04-normalization/spectral_norm.py [OUT_DIR]
 """
@@ -49,7 +49,7 @@ def make_layer(n_in, n_out, init, seed, sn=True):
         layer = nn.Linear(n_in, n_out, bias=False, dtype=F64)
         if init == "orthogonal":
             nn.init.orthogonal_(layer.weight, generator=g)
-        elif init == "small":  # sigma_max about 2 sqrt(n) 0.01, below 1
+        elif init == "small":  # s_max about 2 sqrt(n) 0.01, below 1
             nn.init.normal_(layer.weight, std=0.01, generator=g)
         else:
             nn.init.kaiming_normal_(
@@ -74,8 +74,11 @@ def sigma_estimates(layer, x, passes):
     return errors
 
 
+# --8<-- [end:core]
+
+
 def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
-    """||dL/dz_l|| per layer, and the sigma_max of each weight used."""
+    """||dL/dz_l|| per layer, and the s_max of each weight used."""
     layers = []
     for l in range(depth):
         layer, g = make_layer(width, width, init, seed + l, sn)
@@ -91,9 +94,6 @@ def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
     with torch.no_grad():  # eval mode: read the weight without an iteration
         sigmas = [torch.linalg.matrix_norm(m.eval().weight, 2) for m in layers]
     return [z.grad.norm().item() for z in zs], [s.item() for s in sigmas]
-
-
-# --8<-- [end:core]
 
 
 def experiment(passes=40):
@@ -112,33 +112,46 @@ def experiment(passes=40):
         deltas, sigmas = gradient_through_stack(init, activation, sn)
         stacks[name] = {
             "delta": deltas,
-            "max sigma_max": max(sigmas),
-            "min sigma_max": min(sigmas),
-            "product of sigma_max": math.prod(sigmas),  # bounds the whole stack
+            "max s_max": max(sigmas),
+            "min s_max": min(sigmas),
+            "product of s_max": math.prod(sigmas),  # bounds the whole stack
             "per layer": (deltas[0] / deltas[-1]) ** (1 / (len(deltas) - 1)),
         }
     return {"sigma error": errors, "stacks": stacks}
 
 
 def plot(r):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
     for (out, n_in), e in r["sigma error"].items():
-        label = rf"{out}$\times${n_in}, $s_2/s_1$ = {e['s2/s1']:.3f}"
-        left.plot(range(len(e["error"])), e["error"], label=label)
-    left.set_yscale("log")
-    left.set_xlabel("training-mode forward passes after registration")
-    left.set_ylabel(r"$1 - \hat\sigma / \sigma_{\max}$")
-    left.set_title("Power-iteration estimate of $\\sigma_{\\max}$")
-    left.legend(fontsize=8, loc="lower left")
+        label = rf"{out}$\times${n_in}"
+        top.plot(range(len(e["error"])), e["error"], label=label)
+    top.set_yscale("log")
+    top.set_xlabel("forward passes after registration")
+    top.set_ylabel(r"$1 - \hat s / s_{\max}$")
+    top.set_title("Power-iteration estimate of $s_{\\max}$")
+    top.legend(loc="lower left")
+    labels = {
+        "He init, ReLU": "He, ReLU",
+        "SN, ReLU": "SN, ReLU",
+        "SN, linear": "SN, linear",
+        "SN, orthogonal, linear": "SN, orthogonal",
+    }
+    styles = {"SN, orthogonal, linear": ":"}  # level, like He init: keep both
     for name in PLOTTED:
         d = r["stacks"][name]["delta"]
-        right.plot(range(1, len(d) + 1), [v / d[-1] for v in d], label=name)
-    right.set_yscale("log")
-    right.set_xlabel("layer l (1 = next to the input)")
-    right.set_ylabel(r"$\|\delta^{(l)}\| \,/\, \|\delta^{(L)}\|$")
-    right.set_title("Gradient through 30 layers")
-    right.legend(fontsize=8, loc="lower right")
-    for ax in (left, right):
+        bottom.plot(
+            range(1, len(d) + 1),
+            [v / d[-1] for v in d],
+            styles.get(name, "-"),
+            lw=2.5 if name in styles else 1.5,
+            label=labels[name],
+        )
+    bottom.set_yscale("log")
+    bottom.set_xlabel("layer $l$")
+    bottom.set_ylabel(r"$\|\delta^{(l)}\| \,/\, \|\delta^{(L)}\|$")
+    bottom.set_title("Gradient through 30 layers")
+    bottom.legend(loc="lower right")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -157,8 +170,8 @@ def main(out_dir: Path) -> dict:
         d = s["delta"]
         print(
             f"{name:24s} ||delta_1||/||delta_L|| {d[0] / d[-1]:9.3g}  per layer "
-            f"{s['per layer']:.3f}  sigma_max {s['min sigma_max']:.4f} to "
-            f"{s['max sigma_max']:.4f}"
+            f"{s['per layer']:.3f}  s_max {s['min s_max']:.4f} to "
+            f"{s['max s_max']:.4f}"
         )
     save(plot(r), out_dir / f"{Path(__file__).stem}.svg")
     return r

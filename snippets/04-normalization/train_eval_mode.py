@@ -42,7 +42,6 @@ def data(n, g, shift=0.0, d=8):
     return shift + scale + scale * torch.randn(n, d, generator=g)
 
 
-# --8<-- [start:core]
 @torch.no_grad()
 def train_mode_outputs(model, batches):
     """Outputs in train mode, then undo its updates of the running stats."""
@@ -54,19 +53,18 @@ def train_mode_outputs(model, batches):
     return outputs
 
 
+# --8<-- [start:core]
 @torch.no_grad()
 def evaluate_in_train_mode(model, g, batches=20, batch=64, shift=2.0):
-    """'Evaluate' on shifted data but forget model.eval(): how far do the
+    """'Evaluate' shifted data but forget model.eval(): how far do the
     eval-mode predictions on the training distribution move?"""
     probe = data(512, g)
-    model.eval()
-    before = model(probe)
+    before = model.eval()(probe)
     changes = [0.0]
     for _ in range(batches):
         model.train()  # the bug
         model(data(batch, g, shift=shift))  # no_grad does not stop the update
-        model.eval()
-        after = model(probe)
+        after = model.eval()(probe)
         rms = (after - before).pow(2).mean().sqrt()
         changes.append((rms / before.std()).item())
     return changes
@@ -128,24 +126,26 @@ def experiment(seed=0):
 
 
 def plot(r):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.2))
     gap = r["gap"]
-    left.plot(BATCH_SIZES, gap, "o-", label="BatchNorm")
+    top.plot(BATCH_SIZES, gap, "o-", label="BatchNorm", zorder=3)
     ref = [gap[-1] * (BATCH_SIZES[-1] / b) ** 0.5 for b in BATCH_SIZES]
-    left.plot(BATCH_SIZES, ref, "k:", lw=1, label=r"$\propto 1/\sqrt{n}$")
-    left.set_xscale("log", base=2)
-    left.set_xticks(BATCH_SIZES, [str(b) for b in BATCH_SIZES], fontsize=8)
-    left.set_yscale("log")
-    left.set_xlabel("batch size n in train mode")
-    left.set_ylabel("RMS(train - eval output) / std")
-    left.set_title("Batch statistics vs running statistics")
-    left.legend(title="LayerNorm: gap exactly 0", title_fontsize=8)
+    top.plot(BATCH_SIZES, ref, "k:", lw=1, label=r"$\propto 1/\sqrt{n}$")
+    top.set_xscale("log", base=2)
+    shown = [2, 8, 32, 128, 512]
+    top.set_xticks(shown, [str(b) for b in shown])
+    top.minorticks_off()
+    top.set_yscale("log")
+    top.set_xlabel("batch size $n$ in train mode")
+    top.set_ylabel("train-eval gap")
+    top.set_title("Train vs eval mode (LayerNorm: 0)")
+    top.legend(loc="upper right")
     change = r["change after train-mode evaluation"]
-    right.plot(range(len(change)), change, "o-", markersize=3, color="C3")
-    right.set_xlabel("test batches run in train mode (under no_grad)")
-    right.set_ylabel("RMS(change) / std")
-    right.set_title("Eval predictions on training data drift")
-    for ax in (left, right):
+    bottom.plot(range(len(change)), change, "o-", markersize=3, color="C3")
+    bottom.set_xlabel("test batches run in train mode")
+    bottom.set_ylabel("change / std")
+    bottom.set_title("Eval predictions drift")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

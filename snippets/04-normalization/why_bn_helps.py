@@ -79,7 +79,6 @@ def unit_stats(z):
     return torch.stack([mean, (z.pow(2).mean(1) - mean.pow(2)).sqrt()])
 
 
-# --8<-- [start:core]
 def batch_norm(z, eps=1e-5):
     """Over the examples (dim 1) of each network; gamma 1, beta 0."""
     mean = z.mean(1, keepdim=True)
@@ -87,6 +86,7 @@ def batch_norm(z, eps=1e-5):
     return (z - mean) / torch.sqrt(var + eps)
 
 
+# --8<-- [start:core]
 def forward(params, x, variant, noise=None, record=None):
     h = x  # (n, d): the same inputs for every network
     for i, w in enumerate(params[:-1]):
@@ -119,11 +119,17 @@ def train(variant, steps=25, a=0.25, jitter=0.0, jitter_seed=0):
             p * (1 + jitter * torch.randn(p.shape, generator=gj))
             for p in params
         ]
-    params = [p.requires_grad_() for p in params]
-    lr = torch.tensor(LRS).repeat_interleave(SEEDS).view(-1, 1, 1)
+    # one leaf per learning rate, so that each gets its own optimizer group
+    fast, slow = zip(*(p.detach().split(SEEDS) for p in params))
+    fast = [p.clone().requires_grad_() for p in fast]
+    slow = [p.clone().requires_grad_() for p in slow]
+    optimizer = torch.optim.SGD(
+        [{"params": ps, "lr": lr} for ps, lr in zip((fast, slow), LRS)]
+    )
     losses, moves, before = [], [], None
     for _ in range(steps):
         record = []
+        params = [torch.cat(pair) for pair in zip(fast, slow)]
         logits = forward(params, x, variant, draw_noise(g, a), record)
         loss = cross_entropy(logits, y)  # one loss per network
         losses.append(loss.detach())
@@ -131,10 +137,9 @@ def train(variant, steps=25, a=0.25, jitter=0.0, jitter_seed=0):
         if before is not None:  # how far the layer inputs moved this step
             moves.append((after - before).abs().mean(dim=(0, 1, 3)))
         before = after
-        grads = torch.autograd.grad(loss.sum(), params)  # each its own
-        with torch.no_grad():
-            for p, grad in zip(params, grads):
-                p.sub_(lr * grad)
+        optimizer.zero_grad()
+        loss.sum().backward()  # the networks are independent: each its own
+        optimizer.step()
     return torch.stack(losses, 1), torch.stack(moves, 1)
 
 
@@ -205,29 +210,39 @@ def experiment():
 
 
 def plot(r):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
     for c, v in enumerate(VARIANTS):
         for lr, ls in zip(LRS, ("-", "--")):
             median = torch.tensor(r["losses"][v][lr]).median(0).values
-            label = f"{v}, lr {lr:g}"
-            if median.isnan().any():
-                label += f" (NaN by step {max(r['first NaN step'][v])})"
-            left.plot(median, ls, color=f"C{c}", label=label)
-    left.set_yscale("log")
-    left.set_ylim(1e-3, 1e3)
-    left.set_xlabel("SGD step")
-    left.set_ylabel("training loss (median of 5 seeds)")
-    left.set_title("Training")
-    left.legend(fontsize=7, ncol=2, loc="upper right")
+            label = v if lr == LRS[0] else None
+            top.plot(median, ls, color=f"C{c}", label=label)
+            finite = (~median.isnan()).nonzero().flatten()
+            if len(finite) < len(median):  # drawn until it breaks
+                k = finite[-1].item()
+                top.plot(k, median[k], "x", color=f"C{c}", ms=10, mew=2)
+                top.annotate(
+                    f"NaN at step {k + 1}",
+                    (k, median[k].item()),
+                    xytext=(10, 0),
+                    textcoords="offset points",
+                    va="center",
+                    color=f"C{c}",
+                )
+    top.set_yscale("log")
+    top.set_ylim(1e-3, 1e5)
+    top.set_xlabel("SGD step")
+    top.set_ylabel("loss (median of 5)")
+    top.set_title("lr 1 (solid), lr 0.03 (dashed)")
+    top.legend(loc="upper right")
     for v, losses in r["along gradient"].items():
-        right.plot(r["distances"], losses, label=v)
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel(r"distance $t$ moved along $-\nabla L / \|\nabla L\|$")
-    right.set_ylabel("loss")
-    right.set_title("Loss along the gradient, at initialization")
-    right.legend(fontsize=8)
-    for ax in (left, right):
+        bottom.plot(r["distances"], losses, label=v)
+    bottom.set_xscale("log")
+    bottom.set_yscale("log")
+    bottom.set_xlabel(r"distance $t$ along $-\nabla \mathcal{L}$")
+    bottom.set_ylabel("loss")
+    bottom.set_title("Loss along the gradient, at init")
+    bottom.legend(loc="upper left")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
