@@ -1,14 +1,15 @@
 """Dead ReLUs: units that are off for every input, and what brings them back.
 
-Left: in a 50-layer ReLU MLP at initialization, the fraction of units that are
-inactive on every example of a batch grows with depth (He init), and is about
-half of every layer after the first few with PyTorch's default init; batch
-normalization before the ReLU keeps it at zero. Right: when a whole hidden
-layer is pushed off (every pre-activation below -1, as a large negative bias
-or a too-large step can do), a ReLU network stops learning. A leak of 0.01
-barely helps; a leak of 0.1 and ELU do; GELU, whose slope is tiny far left of
-zero, does not. Rerun from weights perturbed by one part in a million, the loss
-curves of the runs that train come apart; those of the stuck runs do not.
+Top: when a whole hidden layer is pushed off (every pre-activation below -1,
+as a large negative bias or a too-large step can do), a ReLU network trained
+with torch.optim.SGD stops learning at ln 2. A leak of 0.01 barely helps; a
+leak of 0.1 and ELU do; GELU, whose slope is tiny far left of zero, does not.
+Rerun from weights perturbed by one part in a million, the loss curves of the
+runs that train come apart; those of the stuck runs do not. Bottom: in a
+50-layer ReLU MLP at initialization, the fraction of units that are inactive
+on every example of a batch grows with depth (He init), and is about half of
+every layer after the first few with PyTorch's default init; batch
+normalization before the ReLU keeps it at zero.
 
 Run: python snippets/02-activation-functions-and-saturation/dead_relus.py [OUT_DIR]
 """
@@ -160,25 +161,39 @@ def experiment():
 
 
 def plot(results):
-    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.2))
-    styles = ("-", "--", "-.", ":", "-")
-    for (name, r), ls in zip(results["killed layer"].items(), styles):
-        axes[0].plot(r["loss"], ls, label=name.replace("LeakyReLU", "Leaky"))
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 7.2))
+    styles = {  # ReLU wide and underneath, so that GELU's flat line shows
+        "ReLU": dict(ls="-", lw=5, alpha=0.5, zorder=1),
+        "LeakyReLU(0.01)": dict(ls="--"),
+        "LeakyReLU(0.1)": dict(ls="-."),
+        "ELU": dict(ls=":"),
+        "GELU": dict(ls="-", marker="o", markevery=25, ms=4),
+    }
+    for name, r in results["killed layer"].items():
+        label = name.replace("LeakyReLU", "Leaky")
+        axes[0].plot(r["loss"], label=label, **styles[name])
     axes[0].axhline(math.log(2), color="grey", lw=0.8, ls=":")
     axes[0].set_ylim(0.0, 1.2)
     axes[0].set_xlabel("SGD step")
     axes[0].set_ylabel("training loss")
     axes[0].set_title("layer 2 of 4 pushed off")
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[0].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False
+    )
+    places = {
+        "He": (32, 0.18),
+        "PyTorch default": (22, 0.62),
+        "He + batch norm": (30, 0.04),
+    }
     labels = {"He": "He", "PyTorch default": "default", "He + batch norm": "BN"}
-    for name, fractions in results["at init"].items():
+    for i, (name, fractions) in enumerate(results["at init"].items()):
         layers = range(1, len(fractions) + 1)
-        axes[1].plot(layers, fractions, label=labels[name])
+        axes[1].plot(layers, fractions, color=f"C{i}")
+        axes[1].text(*places[name], labels[name], color=f"C{i}")
     axes[1].set_xlabel("layer l")
     axes[1].set_ylabel("never active")
     axes[1].set_title("50-layer ReLU MLP at init")
-    axes[1].set_ylim(-0.02, 0.8)
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[1].set_ylim(-0.02, 0.85)
     for ax in axes:
         ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -77,8 +77,9 @@ def plot(table):
         for i, name in enumerate(names):
             r, color = table[name], f"C{i}"
             label = SHORT.get(name, name.split(" /")[0])
-            ax.plot(r["z"], r["f"], "-", color=color, label=label)
-            ax.plot(r["z"], r["f'"], "--", color=color, lw=1.2)
+            wide = {"lw": 4, "alpha": 0.5} if i == 0 else {}  # not hidden
+            ax.plot(r["z"], r["f"], "-", color=color, label=label, **wide)
+            ax.plot(r["z"], r["f'"], "--", color=color, **(wide or {"lw": 1.2}))
         ax.set_title(family)
         ax.set_ylim(-1.9, 3.1)
         ax.grid(True, alpha=0.3)

@@ -67,7 +67,7 @@ def gradient_curves(zs, y=1.0):
 
 
 def plot(zs, curves, paths):
-    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.8))
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.6))
     short = {"MSE on sigmoid": "MSE", "sigmoid + BCELoss": "BCELoss"}
     for name, grads in curves.items():
         dashed = name == "sigmoid + BCELoss"
@@ -82,13 +82,15 @@ def plot(zs, curves, paths):
     axes[0].set_yticks([1e-16, 1e-8, 1])
     axes[0].set_xlabel("logit z (target y = 1)")
     axes[0].set_ylabel(r"$|\partial \mathcal{L} / \partial z|$")
-    axes[0].legend(loc="lower right")
+    axes[0].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False
+    )
     for name in ("MSE on sigmoid", "BCEWithLogitsLoss"):
         path = paths[name]
         color = "C0" if name == "MSE on sigmoid" else "C2"
         axes[1].plot(range(1, len(path) + 1), path, color=color)
-    axes[1].text(30, -4, "BCEWithLogits", color="C2")
-    axes[1].text(2, -9.3, "MSE", color="C0")
+    axes[1].text(14, -1.5, "BCEWithLogits", color="C2")
+    axes[1].text(300, -9.3, "MSE", color="C0")
     axes[1].axhline(0, color="grey", lw=0.8, ls=":")
     axes[1].set_xscale("log")
     axes[1].set_xlabel("gradient-descent step + 1")

@@ -76,7 +76,7 @@ def plot(c, t):
     axes[0].plot(z[::60], 2 * torch.sigmoid(2 * z[::60]) - 1, "k.", ms=4)
     axes[0].text(2.2, 1.05, "sigmoid", color="C0", va="bottom")
     axes[0].text(-5.8, -0.75, "tanh", color="C1")
-    axes[0].text(-5.8, 0.25, r"dots: $2\sigma(2z) - 1$")
+    axes[0].text(-5.8, 0.45, r"dots: $2\sigma(2z) - 1$")
     axes[1].text(0.9, 0.85, r"$\tanh'$", color="C1")
     axes[1].text(2.0, 0.25, r"$\sigma'$", color="C0")
     for ax in axes:

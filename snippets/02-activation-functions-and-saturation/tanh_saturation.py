@@ -62,15 +62,28 @@ def saturation_and_gradients(gain, **kwargs):
 
 
 def plot(results):
-    fig, axes = plt.subplots(2, 1, figsize=(4.2, 5.8), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.4), sharex=True)
     markers = ("o", "s", "^", "D")
     for (name, r), m in zip(results.items(), markers):
         layers = range(1, len(r["saturated"]) + 1)
         pct = [100 * s for s in r["saturated"]]
-        axes[0].plot(layers, pct, m + "-", markersize=4, label=f"gain {name}")
+        hollow = (
+            dict(mfc="none", markersize=9, zorder=3) if name == "0.5" else {}
+        )
+        style = {
+            "markersize": 4,
+            **hollow,
+        }  # gain 0.5: rings around gain 1's 0%
+        axes[0].plot(layers, pct, m + "-", label=f"gain {name}", **style)
         axes[1].plot(layers, r["|dL/dz|"], m + "-", markersize=4)
     axes[0].set_ylabel(r"% with $|\tanh| > 0.97$")
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[1].legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+        ncol=2,
+        frameon=False,
+    )
     axes[1].set_yscale("log")
     axes[1].set_ylabel(r"$\|\delta^{(l)}\|$")
     axes[1].set_xlabel("layer l")
