@@ -85,9 +85,6 @@ def experiment():
     return {f"{act}, {scheme}": probe(act, scheme) for act, scheme in CONFIGS}
 
 
-SHOWN_LAYERS = (1, 5, 10, 15, 20)
-
-
 def plot(results):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.8), sharex=True)
     styles = ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1))]
@@ -140,7 +137,7 @@ def main(out_dir: Path) -> dict:
         )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     for r in results.values():
-        del r["activations"]  # the histograms' raw data: too big to return
+        del r["activations"]  # every activation: too big to return
     return results
 
 

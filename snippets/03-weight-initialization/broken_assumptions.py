@@ -84,11 +84,11 @@ def plot(results):
     top.plot([], [], "k-", label="median")
     top.plot([], [], "k:", label="mean")
     top.set_yscale("log")
-    top.set_ylim(1e-6, 1e3)
+    top.set_ylim(1e-6, 1e4)
     top.set_xlabel("layer l")
     top.set_ylabel("measured / He's")
     top.set_title("Narrow layers, 600 nets (10-90%)")
-    top.legend(loc="lower left", ncol=2, handlelength=1.2, columnspacing=0.8)
+    top.legend(loc="upper right", ncol=2, handlelength=1.2, columnspacing=0.8)
 
     styles = ["-", "--", "-.", ":"]
     for (c, (moments, _)), ls in zip(results["mean shifted"].items(), styles):

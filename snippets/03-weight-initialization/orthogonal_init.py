@@ -122,13 +122,18 @@ def plot(results):
         "orthogonal, gain 1.0": "orth., gain 1",
         "orthogonal, gain 0.5": "orth., gain 0.5",
         "orthogonal rows, lengths 0.5 to 2": "orth. rows, unequal",
-        "orthogonal, gain 1": "orthogonal",
-        "Gaussian, Var(w) = 1/n": "Gaussian",
+        "orthogonal, gain 1": "tanh, orth.",
+        "Gaussian, Var(w) = 1/n": "tanh, Gaussian",
     }
+    colors = iter(
+        f"C{i}" for i in range(6)
+    )  # one colour per series, both panels
     for ax, kind in zip(axes, ("linear", "tanh")):
         for name, r in results[kind].items():
             depths = range(1, len(r["median"]) + 1)
-            (line,) = ax.plot(depths, r["median"], lw=2, label=short[name])
+            (line,) = ax.plot(
+                depths, r["median"], lw=2, color=next(colors), label=short[name]
+            )
             ax.fill_between(
                 depths, r["q10"], r["q90"], color=line.get_color(), alpha=0.2
             )
@@ -137,10 +142,18 @@ def plot(results):
         ax.set_yticks([1e-12, 1e-8, 1e-4, 1])
         ax.grid(True, alpha=0.3)
         ax.set_ylabel("singular values")
-        ax.legend(loc="lower left", handlelength=1.2)
     axes[0].set_title("Linear network, n = 128")
     axes[1].set_title("tanh network, n = 128")
     axes[1].set_xlabel("depth L")
+    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=2,
+        handlelength=1.2,
+        columnspacing=0.8,
+    )
     fig.tight_layout()
     return fig
 
