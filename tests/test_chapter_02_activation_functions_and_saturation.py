@@ -319,7 +319,7 @@ def test_tanh_saturation(run):
         PAGE,
         f"a gain of ${gains[0]}",
         f"of ${gains[1]}",
-        r"caps its per-layer factor at $\text{gain}/4$",
+        "caps its per-layer factor at $g/4$",
     )
     assert_page_states(
         PAGE,
