@@ -9,14 +9,46 @@ CHAPTER = "01-why-gradients-vanish-or-explode"
 PAGE = page(CHAPTER)
 
 
-def test_hand_written_backprop_matches_autograd(run):
+def test_the_running_network_measured_by_hand_and_by_autograd(run):
     r = run("backward_recursion")
-    assert r["max_abs_difference"] < 1e-15
-    assert r["grad_norms_by_hand"] == pytest.approx(r["grad_norms_by_autograd"], rel=1e-12)
-    # delta shrinks at every step back towards the input
-    assert all(a < b for a, b in zip(r["delta_norms"], r["delta_norms"][1:]))
-    shrink = r["delta_norms"][0] / r["delta_norms"][-1]
-    assert_page_states(PAGE, "within $10^{-15}$", latex_sci(shrink))
+    assert max(n["max_relative_difference"] for n in r.values()) < 1e-14
+    for n in r.values():
+        assert n["delta_by_hand"] == pytest.approx(n["delta_by_autograd"], rel=1e-12)
+        assert len(n["delta_by_hand"]) == 20  # the 20 hidden layers
+    ratio = {name: n["ratio"] for name, n in r.items()}
+    per_layer = {name: x ** (1 / 19) for name, x in ratio.items()}
+    sigmoid, relu = ratio["sigmoid, default init"], ratio["ReLU, default init"]
+    he, over = ratio["ReLU, He init"], ratio["ReLU, 1.5 x He std"]
+    # float64 at initialization: rounding cannot move these; the claims about them
+    assert sigmoid < 1e-15 and relu < 1e-6 and 0.3 < he < 3 and over > 100
+    # the estimate sqrt(n Var(w) E sigma'^2) per layer: sqrt(1/3)/4 bounds the sigmoid
+    # factor, sqrt(1/6) matches ReLU's, He's is about one, 1.5 x He's about 1.5
+    assert per_layer["sigmoid, default init"] < math.sqrt(1 / 3) / 4 + 0.005
+    assert abs(per_layer["ReLU, default init"] - math.sqrt(1 / 6)) < 0.01
+    assert 0.9 < per_layer["ReLU, He init"] < 1.1 and 1.3 < per_layer["ReLU, 1.5 x He std"] < 1.6
+    # each line is straight on the log scale: every layer's factor near the average
+    for n in r.values():
+        d = n["delta_by_hand"]
+        steps = [b / a for a, b in zip(d, d[1:])]
+        mean = (d[-1] / d[0]) ** (1 / 19)
+        assert all(0.5 < s / mean < 2 for s in steps)
+    sig_f, relu_f = per_layer["sigmoid, default init"], per_layer["ReLU, default init"]
+    assert_page_states(
+        PAGE,
+        "within $10^{-14}$ (relative",
+        f"| ${latex_sci(sigmoid, 2)}$ | ${per_layer['sigmoid, default init']:.2f}$ |",
+        f"| ${latex_sci(relu, 2)}$ | ${per_layer['ReLU, default init']:.2f}$ |",
+        f"| ${he:.2f}$ | ${per_layer['ReLU, He init']:.2f}$ |",
+        f"| ${over:.0f}$ | ${per_layer['ReLU, 1.5 x He std']:.1f}$ |",
+        f"receives ${latex_sci(sigmoid, 2)}$ times",
+        f"\\approx {math.sqrt(1 / 3) / 4:.2f}$, the measured ${sig_f:.2f}$",
+        f"\\approx {math.sqrt(1 / 6):.2f}$, the measured ${relu_f:.2f}$",
+        f"= {he:.2f}$ instead of ${latex_sci(relu, 2)}$",
+        f"by a factor ${latex_sci(relu, 2)}$ over 20 layers",
+        f"a factor ${per_layer['sigmoid, default init']:.2f}$\n    per layer, not $0.25$",
+        f"${per_layer['sigmoid, default init']:.2f}$ per layer for\n  sigmoid",
+        f"${per_layer['ReLU, default init']:.2f}$ for ReLU with it",
+    )
 
 
 def test_scalar_chains_match_the_closed_forms(run):
@@ -109,9 +141,9 @@ def test_large_sigmoid_weights_saturate_yet_a_wide_net_grows(run):
 def test_largest_singular_value_is_not_the_whole_story(run):
     r = run("singular_value_spread")
     gauss, orth = r["gaussian"], r["orthogonal"]
-    naive = math.prod(row["sigma_max_of_layer"] for row in gauss)
+    naive = math.prod(row["s_max_of_layer"] for row in gauss)
     last = gauss[-1]
-    assert 1.7 < gauss[0]["sigma_max_of_layer"] < 2.0  # close to 2, not 1
+    assert 1.7 < gauss[0]["s_max_of_layer"] < 2.0  # close to 2, not 1
     assert naive > 1e8 and last["singular_values"][0] < 10  # the bound is far off
     assert 0.5 < last["typical_length"] < 1.5  # typical vectors neither vanish nor explode
     assert last["singular_values"].median() < 1e-4  # but most directions are crushed
@@ -119,9 +151,9 @@ def test_largest_singular_value_is_not_the_whole_story(run):
     assert deviation < 1e-14
     assert_page_states(
         PAGE,
-        f"$\\sigma_{{\\max}} = {gauss[0]['sigma_max_of_layer']:.3g}$",
+        f"$s_{{\\max}} = {gauss[0]['s_max_of_layer']:.3g}$",
         latex_sci(naive),
-        f"$\\sigma_{{\\max}} = {last['singular_values'][0]:.2g}$",
+        f"$s_{{\\max}} = {last['singular_values'][0]:.2g}$",
         f"${last['typical_length']:.3g}$",
         latex_sci(last["singular_values"].median().item()),
         "to within $10^{-14}$",
@@ -155,6 +187,8 @@ def test_training_symptoms(run):
     spread, float32_spacing = sigmoid["input_spread"][9], 2.0**-25
     assert 0.07 < spread / float32_spacing < 0.14 and 1e-2 < relu["input_spread"][9]
     assert over["losses"][0] > 100 and math.isnan(over["losses"][-1])
+    # the fix, measured in training: every hidden layer of the He network moves
+    assert all(c > 1e-3 for c in relu["relative_change"][:20])
     assert_page_states(
         PAGE,
         f"${sigmoid['losses'][0]:.3f}$",
@@ -170,6 +204,7 @@ def test_training_symptoms(run):
         f"layers 1 to {frozen} are bit-for-bit unchanged",
         f"${over['losses'][0]:.0f}$",
         f"NaN at step {len(over['losses']) - 1}",
+        "every one of its 20 hidden layers moves",
     )
 
 

@@ -1,130 +1,156 @@
-"""Backprop through an MLP by hand: a product of per-layer Jacobians.
+"""The running network's gradient at every layer: by hand and by autograd.
 
-The backward recursion delta_l = sigma'(z_l) * (W_(l+1)^T delta_(l+1)) and the
-weight gradient dL/dW_l = delta_l a_(l-1)^T, written by hand for a deep sigmoid
-MLP, agree with torch.autograd to float64 rounding. The norm of delta_l falls
-geometrically with depth.
+Chapter 1's 20-layer MLP (the one training_symptoms.py trains, with the same
+initial weights, here in float64) gets one backward pass. The recursion
+delta^(l) = sigma'(z^(l)) * (W^(l+1)^T delta^(l+1)), written by hand, agrees
+with torch.autograd to float64 rounding. With sigmoid and PyTorch's default
+init, ||delta^(l)|| falls geometrically from the output to the input; ReLU with
+the same init still vanishes; ReLU with He init stays level; 1.5 x He's std
+makes it grow.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/backward_recursion.py [OUT_DIR]
 """
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from torch import nn
+
+NETWORKS = {  # activation, and init as a multiple of He's std
+    "sigmoid, default init": ("sigmoid", "pytorch default"),
+    "ReLU, default init": ("relu", "pytorch default"),
+    "ReLU, He init": ("relu", 1.0),
+    "ReLU, 1.5 x He std": ("relu", 1.5),
+}
+SLOPES = {  # sigma'(z)
+    "sigmoid": lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z)),
+    "relu": lambda z: (z > 0).double(),
+}
 
 
-def make_mlp(depth=12, width=32, seed=0):
-    """Weights W_1..W_L, each width x width from N(0, 1/width); zero biases."""
-    g = torch.Generator().manual_seed(seed)
-    weights = [
-        torch.randn(width, width, generator=g, dtype=torch.float64) / width**0.5
-        for _ in range(depth)
-    ]
-    biases = [torch.zeros(width, dtype=torch.float64) for _ in range(depth)]
-    x = torch.randn(width, generator=g, dtype=torch.float64)
-    target = torch.randn(width, generator=g, dtype=torch.float64)
-    return weights, biases, x, target
+def make_task(g, n=512, dim=16):
+    """As in training_symptoms.py: a random two-layer teacher's labels."""
+    x = torch.randn(n, dim, generator=g)
+    w1, w2 = torch.randn(dim, 32, generator=g), torch.randn(32, generator=g)
+    y = (torch.tanh(x @ w1) @ w2 > 0).long()
+    return x, y
+
+
+def make_mlp(activation, init, g, depth=20, width=64, dim=16):
+    """As in training_symptoms.py: depth hidden layers and a readout."""
+    sizes = [dim] + [width] * depth + [2]
+    layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    for layer in layers:
+        if init == "pytorch default":  # as nn.Linear.reset_parameters
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+            bound = 1 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+        else:  # init is a multiple of He's std sqrt(2 / fan_in)
+            std = init * math.sqrt(2 / layer.in_features)
+            nn.init.normal_(layer.weight, 0.0, std, generator=g)
+            nn.init.zeros_(layer.bias)
+    act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}[activation]
+    blocks = [m for layer in layers[:-1] for m in (layer, act)]
+    return nn.Sequential(*blocks, layers[-1])
+
+
+def forward(model, x):
+    """Keep W^(l), z^(l) and a^(l) (a^(0) = x) for the backward pass."""
+    weights, zs, acts = [], [], [x]
+    for m in model:
+        if isinstance(m, nn.Linear):
+            weights.append(m.weight)
+            zs.append(m(acts[-1]))
+            zs[-1].retain_grad()  # so that autograd keeps dL/dz^(l) too
+        else:
+            acts.append(m(zs[-1]))
+    return weights, zs, acts
 
 
 # --8<-- [start:core]
-def backprop_by_hand(weights, biases, x, target):
-    """Gradients of L = 0.5 ||a_L - target||^2,
-    a_l = sigmoid(W_l a_(l-1) + b_l)."""
-    acts, zs = [x], []
-    for W, b in zip(
-        weights, biases
-    ):  # forward: keep z_l and a_l for the backward pass
-        zs.append(W @ acts[-1] + b)
-        acts.append(torch.sigmoid(zs[-1]))
-
-    def sigmoid_prime(z):
-        return torch.sigmoid(z) * (1 - torch.sigmoid(z))
-
-    delta = sigmoid_prime(zs[-1]) * (acts[-1] - target)  # delta_L = dL/dz_L
+def backward_by_hand(weights, zs, acts, y, slope):
+    """One row per input; the loss is the mean cross-entropy."""
+    probs = torch.softmax(zs[-1], dim=1)
+    delta = (probs - nn.functional.one_hot(y, 2)) / len(y)  # at the readout
     deltas = [delta]
-    for l in range(
-        len(weights) - 2, -1, -1
-    ):  # delta_l = sigma'(z_l) * W_(l+1)^T delta_(l+1)
-        delta = sigmoid_prime(zs[l]) * (weights[l + 1].T @ delta)
+    for l in range(len(weights) - 2, -1, -1):  # from the top down
+        # delta^(l) = sigma'(z^(l)) * (W^(l+1)^T delta^(l+1)), row by row
+        delta = slope(zs[l]) * (delta @ weights[l + 1])
         deltas.insert(0, delta)
-    grad_W = [
-        torch.outer(d, a) for d, a in zip(deltas, acts[:-1])
-    ]  # dL/dW_l = delta_l a_(l-1)^T
-    return deltas, grad_W
-
-
-def backprop_by_autograd(weights, biases, x, target):
-    weights = [W.clone().requires_grad_() for W in weights]
-    a = x
-    for W, b in zip(weights, biases):
-        a = torch.sigmoid(W @ a + b)
-    (0.5 * (a - target).pow(2).sum()).backward()
-    return [W.grad for W in weights]
-
-
-def compare(depth=12):
-    weights, biases, x, target = make_mlp(depth)
-    deltas, by_hand = backprop_by_hand(weights, biases, x, target)
-    by_autograd = backprop_by_autograd(weights, biases, x, target)
-    return {
-        "max_abs_difference": max(
-            (h - a).abs().max().item() for h, a in zip(by_hand, by_autograd)
-        ),
-        "delta_norms": [d.norm().item() for d in deltas],
-        "grad_norms_by_hand": [g.norm().item() for g in by_hand],
-        "grad_norms_by_autograd": [g.norm().item() for g in by_autograd],
-    }
+    # dL/dW^(l) = delta^(l) a^(l-1)^T, summed over the inputs
+    grads = [d.T @ a for d, a in zip(deltas, acts)]
+    return deltas, grads
 
 
 # --8<-- [end:core]
 
 
+def measure(activation, init, seed=0):
+    g = torch.Generator().manual_seed(seed)  # the same draws as in training
+    x, y = make_task(g)
+    model = make_mlp(activation, init, g).double()
+    weights, zs, acts = forward(model, x.double())
+    with torch.no_grad():
+        deltas, grads = backward_by_hand(
+            weights, zs, acts, y, SLOPES[activation]
+        )
+    nn.functional.cross_entropy(zs[-1], y).backward()
+    error = max(  # relative to the size of each layer's gradient
+        ((h - w.grad).norm() / w.grad.norm()).item()
+        for h, w in zip(grads, weights)
+    )
+    hidden = slice(0, len(zs) - 1)  # layers 1..L; the readout is left out
+    return {
+        "delta_by_hand": [d.norm().item() for d in deltas[hidden]],
+        "delta_by_autograd": [z.grad.norm().item() for z in zs[hidden]],
+        "max_relative_difference": error,
+    }
+
+
+def compare():
+    results = {name: measure(*args) for name, args in NETWORKS.items()}
+    for r in results.values():
+        r["ratio"] = r["delta_by_hand"][0] / r["delta_by_hand"][-1]
+    return results
+
+
 def plot(results):
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    layers = range(1, len(results["delta_norms"]) + 1)
-    ax.plot(
-        layers,
-        results["grad_norms_by_autograd"],
-        "-",
-        color="grey",
-        linewidth=3,
-        label=r"autograd: $\|\partial L/\partial W^{(l)}\|$",
-    )
-    ax.plot(
-        layers,
-        results["grad_norms_by_hand"],
-        "o",
-        label=r"by hand: $\|\delta^{(l)} a^{(l-1)\top}\|$",
-    )
-    ax.plot(
-        layers,
-        results["delta_norms"],
-        "s",
-        label=r"by hand: $\|\delta^{(l)}\|$",
-    )
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    for (name, r), marker in zip(results.items(), "osD^"):
+        layers = range(1, len(r["delta_by_hand"]) + 1)
+        (line,) = ax.plot(layers, r["delta_by_autograd"], "-", linewidth=1)
+        ax.plot(
+            layers,
+            r["delta_by_hand"],
+            marker,
+            color=line.get_color(),
+            markersize=4,
+            label=name.replace(" init", "").replace(" x He std", " He"),
+        )
     ax.set_yscale("log")
+    ax.set_xticks([1, 5, 10, 15, 20])
     ax.set_xlabel("layer l (1 = next to the input)")
-    ax.set_ylabel("gradient norm")
-    ax.set_title(
-        "A 12-layer sigmoid MLP: the backward recursion by hand and by autograd"
+    ax.set_ylabel(r"$\|\delta^{(l)}\|$")
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=2, frameon=False
     )
-    ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
     return fig
 
 
 def main(out_dir: Path) -> dict:
     results = compare()
-    print(
-        "largest |by hand - autograd| over all weight gradients: "
-        f"{results['max_abs_difference']:.3g}"
-    )
-    for l, norm in enumerate(results["delta_norms"], start=1):
-        print(f"layer {l:2d}  ||delta|| = {norm:.3g}")
+    for name, r in results.items():
+        print(
+            f"{name:22s} ||delta^(1)|| / ||delta^(20)|| = {r['ratio']:.3g}; "
+            "by hand vs autograd, largest relative difference "
+            f"{r['max_relative_difference']:.2g}"
+        )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 

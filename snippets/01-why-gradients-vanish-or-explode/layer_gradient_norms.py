@@ -33,7 +33,6 @@ SLOPES = {  # the derivatives sigma'(z)
 }
 
 
-# --8<-- [start:core]
 def init_(layer, scheme, activation, generator):
     if scheme == "pytorch default":  # what nn.Linear.reset_parameters does
         nn.init.kaiming_uniform_(
@@ -83,6 +82,7 @@ def layer_gradient_norms(
     }
 
 
+# --8<-- [start:core]
 def experiment():
     results = {
         scheme: {act: layer_gradient_norms(act, scheme) for act in ACTIVATIONS}
@@ -102,25 +102,30 @@ def experiment():
 
 
 def plot(results):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(4.2, 6.0), sharex=True)
     titles = {
         "pytorch default": "PyTorch default init",
-        "matched": "Xavier (sigmoid, tanh) / He (ReLU)",
+        "matched": "Xavier / He",
     }
     for ax, (scheme, title) in zip(axes, titles.items()):
-        for act, stats in results[scheme].items():
+        for (act, stats), marker in zip(results[scheme].items(), "os^"):
             norms = stats["delta"]
             ax.plot(
-                range(1, len(norms) + 1), norms, "o-", markersize=3, label=act
+                range(1, len(norms) + 1),
+                norms,
+                marker + "-",
+                markersize=3,
+                label=act,
             )
         ax.set_yscale("log")
         ax.set_title(title)
-        ax.set_xlabel("layer l (1 = next to the input)")
+        ax.set_ylabel(r"$\|\delta^{(l)}\|$")
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel(
-        r"$\|\delta^{(l)}\| = \|\partial L / \partial z^{(l)}\|$"
+    axes[1].set_xlabel("layer l (1 = next to the input)")
+    axes[1].set_xticks([1, 10, 20, 30])
+    axes[1].legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False
     )
-    axes[1].legend()
     fig.tight_layout()
     return fig
 

@@ -30,6 +30,9 @@ def gradients_to_each_layer(weight, bias, activation, depth=10, x0=0.5):
     return [a.grad.abs().item() for a in acts[:-1]] + [1.0]
 
 
+# --8<-- [end:core]
+
+
 def identity(z):
     return z
 
@@ -58,30 +61,36 @@ def formula(depth=10):
     }
 
 
-# --8<-- [end:core]
-
-
 def plot(autograd, closed_form):
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    layers = range(len(next(iter(autograd.values()))))
-    for (name, values), marker in zip(autograd.items(), "os^"):
-        ax.plot(layers, values, marker, label=f"autograd: {name}", markersize=7)
-    for name, values in closed_form.items():
-        ax.plot(layers, values, "-", color="grey", linewidth=1)
-        ax.annotate(
-            name,
-            (4, values[4]),
-            xytext=(6, 6),
-            textcoords="offset points",
-            color="grey",
+    """Layers 1..L, as the page's table: the leftmost point is layer 1."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    layers = range(1, len(next(iter(autograd.values()))))
+    for values in closed_form.values():  # the formulas, under the points
+        ax.plot(layers, values[1:], "-", color="grey", linewidth=3, zorder=1)
+    ax.plot([], [], "-", color="grey", linewidth=3, label="formula")
+    styles = {  # open and filled markers: the two sigmoid chains nearly touch
+        "sigmoid, W=0.5, z=0 everywhere": ("o", "none", "sigmoid, z = 0"),
+        "sigmoid, W=0.5, zero bias": ("x", None, "sigmoid, zero bias"),
+        "linear, W=2": ("s", None, "linear, w = 2"),
+    }
+    for name, values in autograd.items():
+        marker, face, label = styles[name]
+        ax.plot(
+            layers,
+            values[1:],
+            marker,
+            markerfacecolor=face,
+            markersize=7,
+            label=label,
+            zorder=2,
         )
     ax.set_yscale("log")
+    ax.set_xticks([1, 4, 7, 10])
     ax.set_xlabel("layer l")
     ax.set_ylabel(r"$|\partial a^{(L)} / \partial a^{(l)}|$")
-    ax.set_title(
-        "Gradient reaching layer l of a 10-layer chain (grey: formula)"
+    ax.legend(
+        loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=2, frameon=False
     )
-    ax.legend(fontsize="small", loc="lower right")
     ax.grid(True, which="major", alpha=0.3)
     return fig
 

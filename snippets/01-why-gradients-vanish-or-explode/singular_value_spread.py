@@ -1,4 +1,4 @@
-"""Products of Gaussian vs orthogonal matrices: sigma_max is not the story.
+"""Products of Gaussian vs orthogonal matrices: s_max is not the story.
 
 A Gaussian matrix with entries N(0, 1/n) preserves squared norms on average,
 yet its largest singular value is close to 2. Multiplying L of them does not
@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt
 import torch
 
 
-# --8<-- [start:core]
 def gaussian(n, g):
     """Entries N(0, 1/n): E ||W x||^2 = ||x||^2 for every x."""
     return torch.randn(n, n, generator=g, dtype=torch.float64) / math.sqrt(n)
@@ -31,28 +30,32 @@ def orthogonal(n, g):
     return q * torch.sign(torch.diagonal(r))
 
 
+def unit_vectors(n, count, g):
+    """count unit vectors in random directions, as the columns of x."""
+    x = torch.randn(n, count, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=0)
+
+
+# For L = 1..depth: singular values of P = W_L ... W_1, typical |P x|.
+# --8<-- [start:core]
 def product_spectra(make, n=128, depth=32, vectors=1000, seed=0):
-    """For L = 1..depth: singular values of P = W_L ... W_1, typical |P x|."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, vectors, generator=g, dtype=torch.float64)
-    x = x / x.norm(dim=0)  # unit vectors in random directions
-    product = torch.eye(n, dtype=torch.float64)
-    rows = []
+    x = unit_vectors(n, vectors, g)
+    product, rows = torch.eye(n, dtype=torch.float64), []
     for _ in range(depth):
         W = make(n, g)
         product, x = W @ product, W @ x
         rows.append(
             {
-                "sigma_max_of_layer": torch.linalg.matrix_norm(W, ord=2).item(),
+                "s_max_of_layer": torch.linalg.matrix_norm(W, ord=2).item(),
                 "singular_values": torch.linalg.svdvals(product),
-                "typical_length": x.norm(dim=0)
-                .log()
-                .mean()
-                .exp()
-                .item(),  # geometric mean
+                "typical_length": x.norm(dim=0).log().mean().exp().item(),
             }
         )
     return rows
+
+
+# --8<-- [end:core]
 
 
 def experiment():
@@ -62,54 +65,38 @@ def experiment():
     }
 
 
-# --8<-- [end:core]
-
-
 def plot(results, shown=(1, 4, 16)):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-    for depth in shown:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
+    for depth, style in zip(shown, ("-", "-.", "-")):
         s = results["gaussian"][depth - 1]["singular_values"]
-        left.plot(range(1, len(s) + 1), s, label=f"Gaussian, L = {depth}")
+        top.plot(range(1, len(s) + 1), s, style, label=f"L = {depth}")
     s = results["orthogonal"][shown[-1] - 1]["singular_values"]
-    left.plot(range(1, len(s) + 1), s, "k--", label="orthogonal, any L")
-    left.set_yscale("log")
-    left.set_ylim(1e-12, 1e2)
-    left.set_xlabel("index i (sorted)")
-    left.set_ylabel(r"singular value $s_i$ of $W_L \cdots W_1$")
-    left.set_title("Spectrum of the product")
-    left.legend(fontsize="small")
+    top.plot(range(1, len(s) + 1), s, "k--", label="orthogonal")
+    top.set_yscale("log")
+    top.set_ylim(1e-12, 1e2)
+    top.set_xlabel("index i (sorted)")
+    top.set_ylabel(r"$s_i$ of $W^{(L)} \cdots W^{(1)}$")
+    top.legend(loc="lower left")
 
     rows = results["gaussian"]
     depths = range(1, len(rows) + 1)
-    predicted = [
-        math.prod(r["sigma_max_of_layer"] for r in rows[:d]) for d in depths
-    ]
-    right.plot(
-        depths,
-        predicted,
-        ":",
-        label=r"$\prod_l \sigma_{\max}(W_l)$ (the naive bound)",
-    )
-    right.plot(
-        depths,
-        [r["singular_values"][0].item() for r in rows],
-        label=r"$\sigma_{\max}$ of product",
-    )
-    right.plot(
-        depths,
-        [r["typical_length"] for r in rows],
-        label=r"typical $\|W_L \cdots W_1 x\|$",
-    )
-    right.plot(
-        depths,
-        [r["singular_values"].median().item() for r in rows],
-        label="median singular value",
-    )
-    right.set_yscale("log")
-    right.set_xlabel("depth L")
-    right.set_title("Gaussian layers, n = 128")
-    right.legend(fontsize="small")
-    for ax in (left, right):
+    curves = {
+        r"$\prod_l s_{\max}(W^{(l)})$": [
+            math.prod(r["s_max_of_layer"] for r in rows[:d]) for d in depths
+        ],
+        r"$s_{\max}$ of product": [
+            r["singular_values"][0].item() for r in rows
+        ],
+        "typical length": [r["typical_length"] for r in rows],
+        r"median $s_i$": [r["singular_values"].median().item() for r in rows],
+    }
+    for (label, values), style in zip(curves.items(), (":", "-", "--", "-.")):
+        bottom.plot(depths, values, style, label=label)
+    bottom.set_yscale("log")
+    bottom.set_ylim(1e-9, 1e11)
+    bottom.set_xlabel("depth L (Gaussian layers, n = 128)")
+    bottom.legend(loc="lower left")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -122,7 +109,7 @@ def main(out_dir: Path) -> dict:
             r = rows[depth - 1]
             s = r["singular_values"]
             print(
-                f"{name:10s} L={depth:2d}  sigma_max={s[0]:.3g}  "
+                f"{name:10s} L={depth:2d}  s_max={s[0]:.3g}  "
                 f"median={s.median():.3g}  "
                 f"typical |Px|={r['typical_length']:.3g}"
             )

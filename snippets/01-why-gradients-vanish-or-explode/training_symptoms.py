@@ -1,11 +1,12 @@
-"""What vanishing and exploding gradients look like in training.
+"""One network, three ways to set it up: what vanishing and exploding look like.
 
-Three 20-layer MLPs learn the same small classification task with plain SGD.
-ReLU with He init trains, unsteadily: moving its initial weights by one
-float32 step, a rounding-level change, sends its final loss elsewhere. Sigmoid
-with PyTorch's default init sits at the loss of a coin flip, and its first
-layers do not move at all. ReLU with weights 1.5x too large
-(std 1.5 * sqrt(2/fan_in)) overflows to NaN within a few steps.
+The same 20-layer MLP (20 hidden layers of 64 units, then a linear readout)
+learns a small two-class task with torch.optim.SGD. With ReLU and He init it
+trains, unsteadily: moving its initial weights by one float32 step, a
+rounding-level change, sends its final loss elsewhere. With sigmoid and
+PyTorch's default init it sits at the loss of a coin flip, ln 2, and its first
+layers do not move at all. With ReLU and weights 1.5x too large
+(std 1.5 * sqrt(2/fan_in)) the first loss is huge and the next one is NaN.
 
 Run: python snippets/01-why-gradients-vanish-or-explode/training_symptoms.py [OUT_DIR]
 """
@@ -20,6 +21,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+RUNS = {  # the same network; activation, and init as a multiple of He's std
+    "ReLU, He init": ("relu", 1.0),
+    "sigmoid, PyTorch default init": ("sigmoid", "pytorch default"),
+    "ReLU, 1.5 x He std": ("relu", 1.5),
+}
+
 
 def make_task(g, n=512, dim=16):
     """Labels from a random two-layer teacher: learnable, but not linear."""
@@ -29,8 +36,8 @@ def make_task(g, n=512, dim=16):
     return x, y
 
 
-# --8<-- [start:core]
 def make_mlp(activation, init, g, depth=20, width=64, dim=16):
+    """depth hidden layers (Linear, then the activation) and a linear readout."""
     sizes = [dim] + [width] * depth + [2]
     layers = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     for layer in layers:
@@ -84,48 +91,58 @@ def update_to_spacing(linears, lr):
     return ratios
 
 
+class Log:
+    """What the page reports: losses, the first gradients, how far each
+    layer's weights moved."""
+
+    def __init__(self, model, x, lr):
+        self.linears = [m for m in model if isinstance(m, nn.Linear)]
+        self.start = [m.weight.detach().clone() for m in self.linears]
+        self.lr, self.losses, self.first = lr, [], None
+        self.spread = input_spread(model, x)
+
+    def loss(self, loss):
+        self.losses.append(loss.item())
+        return math.isfinite(self.losses[-1])
+
+    def gradients(self):
+        if self.first is None:  # the first backward pass, at initialization
+            self.first = [m.weight.grad.norm().item() for m in self.linears]
+            self.ratios = update_to_spacing(self.linears, self.lr)
+
+    def results(self):
+        moved = [  # relative to where the weights started
+            ((m.weight.detach() - w0).norm() / w0.norm()).item()
+            for m, w0 in zip(self.linears, self.start)
+        ]
+        return {
+            "losses": self.losses,
+            "relative_change": moved,
+            "first_gradients": self.first,
+            "input_spread": self.spread,
+            "update_to_spacing": self.ratios,
+        }
+
+
 def train(activation, init, steps=150, lr=0.1, seed=0, nudge=None):
     g = torch.Generator().manual_seed(seed)
     x, y = make_task(g)
     model = make_mlp(activation, init, g)
     if nudge is not None:  # a rounding-level change of the initial weights
         nudge_(model, torch.Generator().manual_seed(nudge))
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    start = [m.weight.detach().clone() for m in linears]
-    spread = input_spread(model, x)
-    losses, first_gradients, first_ratios = [], None, None
-    for _ in range(steps):
+    log = Log(model, x, lr)
+    # --8<-- [start:core]
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):  # full batch: all 512 points at every step
         loss = nn.functional.cross_entropy(model(x), y)
-        losses.append(loss.item())
-        if not math.isfinite(losses[-1]):
+        if not log.loss(loss):
             break  # NaN or inf: the run is over
-        model.zero_grad()
+        optimizer.zero_grad()
         loss.backward()
-        if first_gradients is None:
-            first_gradients = [m.weight.grad.norm().item() for m in linears]
-            first_ratios = update_to_spacing(linears, lr)
-        with torch.no_grad():  # plain SGD: w <- w - lr * dL/dw
-            for p in model.parameters():
-                p.add_(p.grad, alpha=-lr)
-    # how far each layer's weights moved, relative to where they started
-    moved = [
-        ((m.weight.detach() - w0).norm() / w0.norm()).item()
-        for m, w0 in zip(linears, start)
-    ]
-    return {
-        "losses": losses,
-        "relative_change": moved,
-        "first_gradients": first_gradients,
-        "input_spread": spread,
-        "update_to_spacing": first_ratios,
-    }
-
-
-RUNS = {
-    "ReLU, He init": ("relu", 1.0),
-    "sigmoid, PyTorch default init": ("sigmoid", "pytorch default"),
-    "ReLU, 1.5 x He std": ("relu", 1.5),
-}
+        log.gradients()  # at step 0: the gradient of every layer
+        optimizer.step()
+    # --8<-- [end:core]
+    return log.results()
 
 
 def experiment(nudges=4):
@@ -137,70 +154,83 @@ def experiment(nudges=4):
     return results
 
 
-# --8<-- [end:core]
-
-
 def plot(results):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.2))
+    colors = dict(zip(RUNS, ("C0", "C1", "C3")))
+    for r in results["ReLU, He init, nudged"]:  # thin lines, under the rest
+        top.plot(r["losses"], color=colors["ReLU, He init"], linewidth=0.6)
+    labels = {
+        "ReLU, He init": "ReLU, He",
+        "sigmoid, PyTorch default init": "sigmoid",
+        "ReLU, 1.5 x He std": "ReLU, 1.5 He",
+    }
     for name in RUNS:
-        losses = results[name]["losses"]
-        (line,) = left.plot(range(len(losses)), losses, label=name)
-        if name == "ReLU, He init":  # the same run from nudged weights
-            for k, r in enumerate(results["ReLU, He init, nudged"]):
-                left.plot(
-                    r["losses"],
-                    color=line.get_color(),
-                    linewidth=0.6,
-                    alpha=0.6,
-                    label="He, weights nudged" if k == 0 else None,
-                )
-        if not math.isfinite(losses[-1]):  # mark where the loss became NaN/inf
-            left.plot(
-                len(losses) - 2,
-                losses[-2],
-                "x",
-                color=line.get_color(),
-                markersize=10,
+        losses, c = results[name]["losses"], colors[name]
+        finite = [v for v in losses if math.isfinite(v)]
+        top.plot(
+            range(len(finite)),
+            finite,
+            "-o" if len(finite) == 1 else "-",
+            color=c,
+            markersize=5,
+            label=labels[name],
+        )
+        if len(finite) < len(losses):  # broke: draw it off the top of the axes
+            k = len(finite)
+            top.annotate(
+                "",
+                xy=(k, 4e3),
+                xytext=(k - 1, finite[-1]),
+                arrowprops={"arrowstyle": "->", "color": c},
             )
-            left.annotate(
-                f"NaN at step {len(losses) - 1}",
-                (len(losses) - 2, losses[-2]),
-                xytext=(10, 0),
+            top.annotate(
+                f"NaN at step {k}",
+                (k, 2e3),
+                xytext=(8, 0),
                 textcoords="offset points",
                 va="center",
+                color=c,
             )
-    left.axhline(
-        math.log(2), color="grey", linestyle=":", label="ln 2 (chance)"
+    top.axhline(math.log(2), color="grey", linestyle=":", zorder=0)
+    top.annotate(
+        "ln 2",
+        (1, math.log(2)),
+        xycoords=("axes fraction", "data"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        va="center",
+        color="grey",
     )
-    left.set_yscale("log")
-    left.set_xlabel("SGD step")
-    left.set_ylabel("training loss")
-    left.set_title("Loss")
-    left.legend(fontsize="small")
-    for name in list(RUNS)[:2]:  # the NaN run has no meaningful weights left
-        change = results[name]["relative_change"]
-        right.plot(
-            range(1, len(change) + 1), change, "o-", markersize=3, label=name
+    top.set_yscale("log")
+    top.set_ylim(5e-3, 4e3)
+    top.set_xlabel("SGD step")
+    top.set_ylabel("training loss")
+    top.legend(loc="upper right")
+    for name, marker in zip(list(RUNS)[:2], "os"):
+        change = results[name]["relative_change"][:-1]  # the 20 hidden layers
+        bottom.plot(
+            range(1, len(change) + 1),
+            change,
+            marker + "-",
+            markersize=4,
+            color=colors[name],
+            label=labels[name],
         )
-    frozen = sum(
-        1
-        for c in results["sigmoid, PyTorch default init"]["relative_change"]
-        if c == 0
+    frozen = results["sigmoid, PyTorch default init"]["relative_change"]
+    frozen = frozen.index(next(c for c in frozen if c))
+    bottom.text(
+        1,
+        1e-6,
+        f"sigmoid, layers 1 to {frozen}:\nunchanged (0)",
+        color=colors["sigmoid, PyTorch default init"],
     )
-    right.text(
-        0.03,
-        0.06,
-        f"sigmoid layers 1-{frozen}: exactly 0,\nevery update rounded away",
-        transform=right.transAxes,
-        fontsize="small",
-    )
-    right.set_yscale("log")
-    right.set_xticks(range(1, 22, 2))
-    right.set_xlabel("layer (1 = next to the input, 21 = output)")
-    right.set_ylabel(r"$\|W_{end} - W_{start}\| / \|W_{start}\|$")
-    right.set_title("How far each layer moved in 150 steps")
-    right.legend(fontsize="small")
-    for ax in (left, right):
+    bottom.set_yscale("log")
+    bottom.set_ylim(1e-12, 1)
+    bottom.set_xticks([1, 5, 10, 15, 20])
+    bottom.set_xlabel("layer l (1 = next to the input)")
+    bottom.set_ylabel("weights moved\n(relative)")
+    bottom.legend(loc="lower right")
+    for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
