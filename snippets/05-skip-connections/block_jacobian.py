@@ -111,7 +111,7 @@ def plot(r):
     bottom.set_ylim(0, 4)
     bottom.set_xlabel("branch scale a")
     bottom.set_ylabel("singular value of I + aJ")
-    bottom.legend(loc="center left", bbox_to_anchor=(0, 0.62))
+    bottom.legend(loc="center right", bbox_to_anchor=(1, 0.3))
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
