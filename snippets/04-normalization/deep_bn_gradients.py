@@ -4,7 +4,7 @@ Fifty fully connected layers, no skip connections, at initialization: ReLU
 with He init and tanh with Xavier init, each without and with batch norm
 (training mode, gamma = 1, beta = 0) between the linear layer and the
 activation. Batch norm fixes the forward statistics of every layer exactly,
-yet the gradient dL/dz_l grows by a constant factor per layer on its way back
+yet the gradient dL/dz^(l) grows by a constant factor per layer on its way back
 to the input (Yang et al. 2019); the plain networks with matched init do not
 explode. Close to the linear regime the growth nearly disappears: a linear
 network with batch norm is the fifth curve.
@@ -61,7 +61,7 @@ def forward_backward(x, y, weights, head, activation, batch_norm):
 
 
 def measure(activation, scheme, batch_norm, depth=50, width=128, batch=64):
-    """Forward std of every layer's output; ||dL/dz_l|| and ||dL/dW_l||."""
+    """Forward std of every layer's output; ||dL/dz^(l)|| and ||dL/dW^(l)||."""
     g = torch.Generator().manual_seed(0)  # same data for every network
     x = torch.randn(batch, width, generator=g, dtype=F64)
     y = torch.randint(0, 10, (batch,), generator=g)
@@ -121,7 +121,7 @@ def main(out_dir: Path) -> dict:
     for name, r in results.items():
         d, w = r["delta"], r["weight gradient"]
         print(
-            f"{name:18s} ||delta_1||/||delta_L|| {d[0] / d[-1]:9.3g}  "
+            f"{name:18s} ||delta^(1)||/||delta^(L)|| {d[0] / d[-1]:9.3g}  "
             f"per layer {r['growth per layer']:.3f}  "
             f"||dW_1||/||dW_L|| {w[0] / w[-1]:9.3g}"
         )

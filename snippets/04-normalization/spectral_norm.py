@@ -62,7 +62,7 @@ def make_layer(n_in, n_out, init, seed, sn=True):
 
 # --8<-- [start:core]
 def sigma_estimates(layer, x, passes):
-    """Relative error of the sigma used by the layer after k forward passes."""
+    """Relative error of the s_max estimate the layer uses after k forward passes."""
     sn = layer.parametrizations.weight[0]  # the _SpectralNorm module
     w = layer.parametrizations.weight.original.detach()  # unnormalized W
     true = torch.linalg.matrix_norm(w, 2)  # largest singular value
@@ -78,7 +78,7 @@ def sigma_estimates(layer, x, passes):
 
 
 def gradient_through_stack(init, activation, sn, depth=30, width=128, seed=0):
-    """||dL/dz_l|| per layer, and the s_max of each weight used."""
+    """||dL/dz^(l)|| per layer, and the s_max of each weight used."""
     layers = []
     for l in range(depth):
         layer, g = make_layer(width, width, init, seed + l, sn)
@@ -162,14 +162,14 @@ def main(out_dir: Path) -> dict:
     for shape, e in r["sigma error"].items():
         err = e["error"]
         print(
-            f"{shape}: s2/s1 {e['s2/s1']:.3f}; relative error of sigma after "
+            f"{shape}: s2/s1 {e['s2/s1']:.3f}; relative error of the s_max estimate after "
             f"0 / 1 / {len(err) - 1} passes: {err[0]:.2g} / {err[1]:.2g} / "
             f"{err[-1]:.2g}"
         )
     for name, s in r["stacks"].items():
         d = s["delta"]
         print(
-            f"{name:24s} ||delta_1||/||delta_L|| {d[0] / d[-1]:9.3g}  per layer "
+            f"{name:24s} ||delta^(1)||/||delta^(L)|| {d[0] / d[-1]:9.3g}  per layer "
             f"{s['per layer']:.3f}  s_max {s['min s_max']:.4f} to "
             f"{s['max s_max']:.4f}"
         )

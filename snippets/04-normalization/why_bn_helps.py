@@ -229,7 +229,7 @@ def plot(r):
                     color=f"C{c}",
                 )
     top.set_yscale("log")
-    top.set_ylim(1e-3, 1e5)
+    top.set_ylim(1e-3, 1e8)
     top.set_xlabel("SGD step")
     top.set_ylabel("loss (median of 5)")
     top.set_title("lr 1 (solid), lr 0.03 (dashed)")
