@@ -185,7 +185,7 @@ def plot(results):
             )
             top.annotate(
                 f"NaN at step {k}",
-                (k, 2e3),
+                (k, 1.2e3),
                 xytext=(8, 0),
                 textcoords="offset points",
                 va="center",
@@ -202,10 +202,10 @@ def plot(results):
         color="grey",
     )
     top.set_yscale("log")
-    top.set_ylim(5e-3, 4e3)
+    top.set_ylim(1e-4, 4e3)
     top.set_xlabel("SGD step")
     top.set_ylabel("training loss")
-    top.legend(loc="upper right")
+    top.legend(loc="lower left")
     for name, marker in zip(list(RUNS)[:2], "os"):
         change = results[name]["relative_change"][:-1]  # the 20 hidden layers
         bottom.plot(
@@ -221,15 +221,15 @@ def plot(results):
     bottom.text(
         1,
         1e-6,
-        f"sigmoid, layers 1 to {frozen}:\nunchanged (0)",
+        f"sigmoid, layers\n1-{frozen}: unchanged",
         color=colors["sigmoid, PyTorch default init"],
     )
     bottom.set_yscale("log")
-    bottom.set_ylim(1e-12, 1)
+    bottom.set_ylim(1e-12, 1e4)
     bottom.set_xticks([1, 5, 10, 15, 20])
     bottom.set_xlabel("layer l (1 = next to the input)")
     bottom.set_ylabel("weights moved\n(relative)")
-    bottom.legend(loc="lower right")
+    bottom.legend(loc="upper right")
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
