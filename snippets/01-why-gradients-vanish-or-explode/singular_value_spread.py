@@ -66,7 +66,7 @@ def experiment():
 
 
 def plot(results, shown=(1, 4, 16)):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.4))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.8))
     for depth, style in zip(shown, ("-", "-.", "-")):
         s = results["gaussian"][depth - 1]["singular_values"]
         top.plot(range(1, len(s) + 1), s, style, label=f"L = {depth}")
@@ -81,7 +81,7 @@ def plot(results, shown=(1, 4, 16)):
     rows = results["gaussian"]
     depths = range(1, len(rows) + 1)
     curves = {
-        r"$\prod_l s_{\max}(W^{(l)})$": [
+        r"product of the $s_{\max}$": [
             math.prod(r["s_max_of_layer"] for r in rows[:d]) for d in depths
         ],
         r"$s_{\max}$ of product": [
@@ -95,7 +95,9 @@ def plot(results, shown=(1, 4, 16)):
     bottom.set_yscale("log")
     bottom.set_ylim(1e-9, 1e11)
     bottom.set_xlabel("depth L (Gaussian layers, n = 128)")
-    bottom.legend(loc="lower left")
+    bottom.legend(
+        loc="upper center", bbox_to_anchor=(0.45, -0.3), ncol=2, frameon=False
+    )
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
