@@ -38,8 +38,9 @@ def test_strict_build_publishes_figures_snippets_and_notebooks(site):
     for path in find_labs(ROOT):
         lab = site / "labs" / path.stem
         notebook = nbformat.read(lab / f"{path.stem}.ipynb", 4)
-        code = [c for c in notebook.cells if c.cell_type == "code"]
-        assert all(c.outputs for c in code), f"{path.name}: the download lacks outputs"
+        outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+        figures = [o for o in outputs if "image/png" in o.get("data", {})]
+        assert outputs and figures, f"{path.name}: the download lacks its outputs"
         assert not any(TEST_TAG in c.metadata.get("tags", []) for c in notebook.cells)
         assert f'href="{path.stem}.ipynb" download' in (lab / "index.html").read_text()
 
@@ -124,11 +125,19 @@ def test_every_link_within_the_site_resolves(site):
     assert not broken, "\n".join(broken)
 
 
-def test_math_is_typeset_by_the_local_katex(site):
+def test_math_is_typeset_at_build_time_and_no_page_loads_a_math_script(site):
     chapter = (site / "01-why-gradients-vanish-or-explode/index.html").read_text()
-    assert 'src="../assets/katex/katex.min.js"' in chapter
-    assert chapter.count('class="arithmatex"') > 20
+    assert chapter.count('class="katex"') > 20
+    assert 'href="../assets/katex/katex.min.css"' in chapter
     assert len(list((site / "assets/katex/fonts").glob("*.woff2"))) == 20
+    untypeset = []
+    for page in site.rglob("index.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "katex.min.js" not in html and "auto-render" not in html, page
+        untypeset += [
+            f"{page.relative_to(site)}: {m}" for m in re.findall(r'class="arithmatex"', html)
+        ]
+    assert not untypeset, "\n".join(untypeset[:20])
 
 
 def broken_copy(tmp_path: Path, path: str, edit) -> Path:

@@ -63,7 +63,7 @@ def formula(depth=10):
 
 def plot(autograd, closed_form):
     """Layers 1..L, as the page's table: the leftmost point is layer 1."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    fig, ax = plt.subplots(figsize=(3.9, 3.4))  # in a fold: narrower
     layers = range(1, len(next(iter(autograd.values()))))
     for values in closed_form.values():  # the formulas, under the points
         ax.plot(layers, values[1:], "-", color="grey", linewidth=3, zorder=1)
@@ -89,7 +89,7 @@ def plot(autograd, closed_form):
     ax.set_xlabel("layer l")
     ax.set_ylabel(r"$|\partial a^{(L)} / \partial a^{(l)}|$")
     ax.legend(
-        loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=2, frameon=False
+        loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=1, frameon=False
     )
     ax.grid(True, which="major", alpha=0.3)
     return fig

@@ -66,7 +66,7 @@ def experiment():
 
 
 def plot(results, shown=(1, 4, 16)):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 6.8))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(3.9, 6.8))  # in a fold
     for depth, style in zip(shown, ("-", "-.", "-")):
         s = results["gaussian"][depth - 1]["singular_values"]
         top.plot(range(1, len(s) + 1), s, style, label=f"L = {depth}")
@@ -96,7 +96,7 @@ def plot(results, shown=(1, 4, 16)):
     bottom.set_ylim(1e-9, 1e11)
     bottom.set_xlabel("depth L (Gaussian layers, n = 128)")
     bottom.legend(
-        loc="upper center", bbox_to_anchor=(0.45, -0.3), ncol=2, frameon=False
+        loc="upper center", bbox_to_anchor=(0.45, -0.3), ncol=1, frameon=False
     )
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
