@@ -121,3 +121,14 @@ def test_figure_text_is_readable(width, site, served, browser):
     assert not too_small, f"at {width} px wide, under {MIN_TEXT_PX[width]} px:\n" + "\n".join(
         too_small
     )
+
+
+def test_math_is_typeset_without_javascript(site, served, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    for path in ["01-why-gradients-vanish-or-explode/", "labs/initialization-lab/"]:
+        page.goto(served + path)
+        assert page.locator(".katex").count() > 5, path
+        text = page.inner_text("article")
+        assert "\\(" not in text and "$$" not in text, f"{path}: raw TeX on the page"
+    context.close()

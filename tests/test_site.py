@@ -190,6 +190,11 @@ FAULTS = {
         lambda s: s + "\n[a broken anchor](#no-such-heading)\n",
         ["01-why-gradients-vanish-or-explode/index.md", "#no-such-heading"],
     ),
+    "formula KaTeX rejects": (
+        CHAPTER,
+        lambda s: s + "\nA formula with an error: $\\frac{1}{$.\n",
+        ["01-why-gradients-vanish-or-explode/index.md", "KaTeX cannot typeset"],
+    ),
     "notebook cell error": (
         LAB,  # the failing cell comes first, so the build fails fast
         lambda s: s.replace(
