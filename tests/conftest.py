@@ -144,13 +144,20 @@ def closest_line(text: str, claim: str) -> str:
     return f"line {i}: {line.strip()}"
 
 
+def flat(text: str) -> str:
+    """Runs of whitespace as one space: a claim may wrap, or sit indented in a fold."""
+    return " ".join(text.split())
+
+
 def assert_page_states(text: str, *claims: str):
-    """Every claim (a number formatted as the page writes it) appears verbatim on the page.
+    """Every claim (a number formatted as the page writes it) appears on the page, line breaks
+    and indentation aside.
 
     A failure names the page, the numerics profile, and for each missing claim the value this
     run computed beside the line of the page that most likely states the old one.
     """
-    missing = [c for c in claims if c not in text]
+    page_text = flat(text)
+    missing = [c for c in claims if flat(c) not in page_text]
     where = getattr(text, "path", "the page")
     report = "".join(f"\n  computed: {c!r}\n  page, {closest_line(text, c)}" for c in missing)
     assert not missing, f"{where} does not state what {PROFILE} numerics computed:{report}"

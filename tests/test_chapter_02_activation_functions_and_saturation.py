@@ -5,20 +5,11 @@ import math
 
 import pytest
 import torch
-from conftest import ROOT, Page, latex_sci, load_snippet, page
-from conftest import assert_page_states as assert_verbatim
+from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
 from torch import nn
 
 CHAPTER = "02-activation-functions-and-saturation"
-RAW = page(CHAPTER)
-# claims are matched with runs of whitespace collapsed: the page wraps its lines inside
-# lists and folds wherever it likes
-PAGE = Page(" ".join(RAW.split()))
-PAGE.path = RAW.path
-
-
-def assert_page_states(text, *claims):
-    assert_verbatim(text, *(" ".join(c.split()) for c in claims))
+PAGE = page(CHAPTER)
 
 
 # result keys that contain a quote, which f-string expressions cannot (Python 3.11)

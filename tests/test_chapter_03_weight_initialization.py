@@ -6,20 +6,11 @@ import re
 
 import pytest
 import torch
-from conftest import ROOT, latex_sci, load_snippet, page
-from conftest import assert_page_states as assert_page_states_verbatim
+from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
 from torch import nn
 
 CHAPTER = "03-weight-initialization"
 PAGE = page(CHAPTER)
-
-
-def assert_page_states(text, *claims):
-    """As conftest's, but blind to line breaks and indentation: a claim may wrap, or sit
-    in a fold, where the page's lines are indented. A missing claim is reported by
-    conftest's, with the line of the page most like it."""
-    flat = " ".join(text.split())
-    assert_page_states_verbatim(text, *(c for c in claims if " ".join(c.split()) not in flat))
 
 
 def test_constants_of_the_derivation(run):
