@@ -14,7 +14,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 endif
 TORCH_PIN := $(shell grep '^torch==' requirements.txt)
 
-.PHONY: serve build test test-portable bench clean
+.PHONY: serve build test test-portable test-a11y bench clean
 
 serve: $(VENV)/.installed ## live-reloading site on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -27,6 +27,9 @@ test: $(VENV)/.installed ## tests, code blocks, snippets, notebooks and the stri
 
 test-portable: $(VENV)/.installed ## the same, with other kernels: stated numbers must survive
 	NUMERICS=portable $(BIN)/pytest
+
+test-a11y: $(VENV)/.installed ## accessibility audit (axe-core in Chromium) of every page
+	$(BIN)/pytest -m a11y tests/test_browser.py
 
 bench: $(VENV)/.installed ## build and test timings, page weights
 	$(BIN)/python tools/bench.py

@@ -132,3 +132,26 @@ def test_math_is_typeset_without_javascript(site, served, browser):
         text = page.inner_text("article")
         assert "\\(" not in text and "$$" not in text, f"{path}: raw TeX on the page"
     context.close()
+
+
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"  # axe-core 4.14.1 (MPL 2.0), from npm
+
+
+@pytest.mark.a11y  # about 30 s: run by `make test-a11y`, which CI runs, not by `make test`
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_passes_axe(scheme, site, served, browser):
+    """axe-core's WCAG 2 A and AA rules, on every page, in both palettes, at 1280 px."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    found = []
+    for html in sorted(site.rglob("index.html")):
+        path = str(html.parent.relative_to(site)).removeprefix(".")
+        page.goto(served + (path + "/" if path else ""))
+        page.add_script_tag(path=AXE)
+        violations = page.evaluate(
+            """async () => (await axe.run(document, {runOnly: ["wcag2a", "wcag2aa"]}))
+                .violations.map(v => `${v.id}: ${v.nodes.map(n => n.target).join(", ")}`)"""
+        )
+        found += [f"{path or 'home'}: {v[:300]}" for v in violations]
+    context.close()
+    assert not found, "\n".join(found)
