@@ -23,18 +23,22 @@ shows its log. All times are wall seconds (time.perf_counter), one run each.
   pages             for every index.html of the final (normal) build: its HTML size, and
                     that plus every same-site script, stylesheet and image it references
                     (src/href resolved against the page, each file counted once per page;
-                    off-site URLs, anchors and files loaded by CSS, e.g. fonts, not counted).
+                    off-site URLs, anchors and files loaded by CSS, e.g. fonts, not counted);
+                    and that total gzip-compressed (level 6), as GitHub Pages sends it.
 
 Budgets (exit status 1 if any fails):
   warm  <= 1.2 x figures off                 the figure cache makes a warm build nearly free;
   cold  <= 1.3 x (snippets sum / CPUs + figures off from an empty .cache)
                                              the hook really runs snippets in parallel;
+  a chapter page <= 400 KiB and a lab page <= 500 KiB, gzip-compressed (HTML, scripts,
+                    stylesheets, images; fonts aside);
   tests <= 120 s, and the suite passes.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 import subprocess
@@ -50,6 +54,7 @@ sys.path.insert(0, str(ROOT / "hooks"))
 from figures import find_snippets, run_snippet  # noqa: E402  (the build's own code)
 
 TEST_BUDGET_S = 120.0
+PAGE_BUDGET_KIB = {"chapter": 400, "lab": 500}  # gzip transfer, fonts excluded
 EDIT_LINE = b"# bench.py: a harmless edit to time a one-snippet rebuild\n"
 
 
@@ -144,8 +149,9 @@ class AssetLinks(HTMLParser):
             self.urls.append(attrs["href"])
 
 
-def page_weights(site_dir: Path) -> list[tuple[str, int, int]]:
-    """(page, HTML bytes, HTML + same-site assets bytes) for every index.html."""
+def page_weights(site_dir: Path) -> list[tuple[str, int, int, int]]:
+    """(page, HTML bytes, HTML + same-site assets bytes, the same gzip-compressed, as GitHub
+    Pages sends them) for every index.html."""
     site = site_dir.resolve()
     rows = []
     for page in sorted(site.rglob("index.html")):
@@ -168,7 +174,9 @@ def page_weights(site_dir: Path) -> list[tuple[str, int, int]]:
                     file=sys.stderr,
                 )
         total = len(html) + sum(a.stat().st_size for a in assets)
-        rows.append((str(page.relative_to(site)), len(html), total))
+        files = [html, *(a.read_bytes() for a in assets)]
+        gzipped = sum(len(gzip.compress(data, compresslevel=6)) for data in files)
+        rows.append((str(page.relative_to(site)), len(html), total, gzipped))
     return rows
 
 
@@ -236,10 +244,13 @@ def main() -> int:
     for what, seconds, note in times:
         print(f"{what:<{width}}  {seconds:8.2f}  {note}")
 
-    width = max([len("page")] + [len(name) for name, _, _ in pages])
-    print(f"\n{'page':<{width}}  {'HTML KiB':>9}  {'total KiB':>9}")
-    for name, html_bytes, total_bytes in pages:
-        print(f"{name:<{width}}  {html_bytes / 1024:9.1f}  {total_bytes / 1024:9.1f}")
+    width = max([len("page")] + [len(name) for name, *_ in pages])
+    print(f"\n{'page':<{width}}  {'HTML KiB':>9}  {'total KiB':>9}  {'gzip KiB':>9}")
+    for name, html_bytes, total_bytes, gzip_bytes in pages:
+        print(
+            f"{name:<{width}}  {html_bytes / 1024:9.1f}  {total_bytes / 1024:9.1f}"
+            f"  {gzip_bytes / 1024:9.1f}"
+        )
 
     budgets = [  # (budget, actual, limit)
         ("warm <= 1.2 x figures-off", warm, 1.2 * off),
@@ -249,6 +260,11 @@ def main() -> int:
             1.3 * (snippet_sum / cpus + off_cold),
         ),
     ]
+    for name, _, _, gzip_bytes in pages:  # what a reader downloads, fonts aside
+        kind = "lab" if name.startswith("labs/") else "chapter" if name[:2].isdigit() else None
+        if kind:
+            limit = PAGE_BUDGET_KIB[kind]
+            budgets.append((f"{name} gzip <= {limit} KiB", gzip_bytes / 1024, limit))
     if not args.skip_tests:
         budgets.append((f"tests <= {TEST_BUDGET_S:.0f} s", tests, TEST_BUDGET_S))
     width = max(len(name) for name, _, _ in budgets)
