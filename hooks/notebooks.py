@@ -14,6 +14,7 @@ are left out of both. A failing cell fails the build, naming the lab and the cel
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -48,37 +49,52 @@ def for_readers(notebook) -> nbformat.NotebookNode:
     return notebook
 
 
-def executed(root: Path, lab: Path) -> Path:
-    """The executed notebook of ``lab``, all cells, from the cache or run now."""
+def cached(root: Path, lab: Path) -> Path:
+    """Where the executed notebook of ``lab`` is kept, for this profile and these pins."""
     digest = hashlib.sha256(lab.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
     profile = snippet_runner.numerics()[0]
-    path = root / CACHE_DIR / profile / f"{lab.stem}-{digest.hexdigest()[:16]}.ipynb"
-    if path.exists():
-        return path
+    return root / CACHE_DIR / profile / f"{lab.stem}-{digest.hexdigest()[:16]}.ipynb"
+
+
+async def execute(root: Path, lab: Path):
     notebook = jupytext.read(lab)
     client = NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": lab.parent}}
     )
     try:
-        client.execute()
+        await client.async_execute()
     except CellExecutionError as error:
         raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
+    path = cached(root, lab)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
         stale.unlink()
     nbformat.write(notebook, path)
-    return path
+
+
+def executed(root: Path, *labs: Path) -> list[Path]:
+    """The executed notebooks of ``labs``, all cells, from the cache or run now: each in its
+    own kernel, all at once (a lab computes on one thread)."""
+
+    async def run_all(todo):
+        await asyncio.gather(*(execute(root, lab) for lab in todo))
+
+    todo = [lab for lab in labs if not cached(root, lab).exists()]
+    if todo:
+        asyncio.run(run_all(todo))
+    return [cached(root, lab) for lab in labs]
 
 
 @event_priority(100)  # before mkdocs-jupyter, which renders the notebooks this adds
 def on_files(files: Files, config) -> Files:
     root = Path(config.config_file_path).parent
-    for lab in find_labs(root):
+    labs = find_labs(root)
+    for lab, run in zip(labs, executed(root, *labs)):
         source = files.get_file_from_path(f"labs/{lab.name}")
         if source is not None:
             files.remove(source)  # the script itself is not a page
-        notebook = nbformat.writes(for_readers(nbformat.read(executed(root, lab), 4)))
+        notebook = nbformat.writes(for_readers(nbformat.read(run, 4)))
         # mkdocs-jupyter reads the page from a real file under a src_dir (not File.generated)
         pages = root / CACHE_DIR / "pages"
         page = pages / "labs" / f"{lab.stem}.ipynb"

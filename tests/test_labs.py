@@ -32,7 +32,8 @@ class Lab:
         self.markdown = " ".join(
             " ".join(c.source.split()) for c in cells if c.cell_type == "markdown"
         )
-        run = nbformat.read(executed(ROOT, path), 4)
+        (notebook,) = executed(ROOT, path)
+        run = nbformat.read(notebook, 4)
         (test_cell,) = [c for c in run.cells if TEST_TAG in c.metadata.get("tags", [])]
         stdout = "".join(o.text for o in test_cell.outputs if o.get("name") == "stdout")
         line = next(ln for ln in stdout.splitlines() if ln.startswith(MARK))
