@@ -11,7 +11,6 @@ published beside the chapter page ``docs/<chapter>/index.md``: the page links ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -43,11 +42,8 @@ def find_snippets(root: Path) -> list[Path]:
 
 
 def cached_figure(root: Path, snippet: Path) -> Path:
-    digest = hashlib.sha256(snippet.read_bytes())
-    digest.update((root / "requirements.txt").read_bytes())
-    digest.update(repr(snippet_runner.numerics()).encode())
-    chapter = snippet.parent.name
-    return root / CACHE_DIR / chapter / f"{snippet.stem}-{digest.hexdigest()[:16]}.svg"
+    key = snippet_runner.cache_key(root, snippet)
+    return root / CACHE_DIR / snippet.parent.name / f"{snippet.stem}-{key}.svg"
 
 
 def draw(root: Path, snippets: dict[Path, Path]) -> list[str]:

@@ -15,7 +15,6 @@ are left out of both. A failing cell fails the build, naming the lab and the cel
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from pathlib import Path
 
 import jupytext
@@ -51,10 +50,8 @@ def for_readers(notebook) -> nbformat.NotebookNode:
 
 def cached(root: Path, lab: Path) -> Path:
     """Where the executed notebook of ``lab`` is kept, for this profile and these pins."""
-    digest = hashlib.sha256(lab.read_bytes())
-    digest.update((root / "requirements.txt").read_bytes())
-    profile = snippet_runner.numerics()[0]
-    return root / CACHE_DIR / profile / f"{lab.stem}-{digest.hexdigest()[:16]}.ipynb"
+    key = snippet_runner.cache_key(root, lab)
+    return root / CACHE_DIR / snippet_runner.numerics()[0] / f"{lab.stem}-{key}.ipynb"
 
 
 async def execute(root: Path, lab: Path):

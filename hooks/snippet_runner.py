@@ -8,6 +8,7 @@ imports them once (``PRELOAD``); every snippet then runs in a fresh fork of that
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
+from pathlib import Path
 
 # torch._dynamo is what the first torch.optim optimizer a snippet creates would import.
 PRELOAD = ["torch", "torch.optim", "torch._dynamo", "numpy", "matplotlib.pyplot"]
@@ -51,6 +53,15 @@ def numerics() -> tuple[str, dict[str, str]]:
     if name not in PROFILES:
         sys.exit(f"error: NUMERICS={name!r} is not one of {', '.join(PROFILES)}")
     return name, PROFILES[name]
+
+
+def cache_key(root: Path, source: Path) -> str:
+    """What a cached result of running ``source`` depends on: its bytes, the pinned
+    requirements and the numerics profile."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update((root / "requirements.txt").read_bytes())
+    digest.update(repr(numerics()).encode())
+    return digest.hexdigest()[:16]
 
 
 def fix_numerics():
