@@ -5,7 +5,8 @@ Markdown pages: pymdownx.arithmatex (generic mode) marks math as ``<span class="
 ``$...$`` and ``$$...$$`` in the Markdown cells' HTML. Both become KaTeX's HTML, rendered by
 ``docs/assets/katex/katex.min.js`` in an embedded V8 (mini-racer); the page needs only KaTeX's
 stylesheet and fonts. A formula KaTeX rejects fails the build, naming the page. Rendered
-formulas are cached in ``.cache/math.json`` (keyed by KaTeX's file and the formula).
+formulas are cached in ``.cache/math.json`` (keyed by KaTeX's file and the formula); each
+build keeps only the formulas it used.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CODE = re.compile(r"(<(code|pre)\b.*?</\2>)", re.S)
 
 katex: MiniRacer | None = None
 cache: dict[str, str] = {}
+used: set[str] = set()  # the keys this build typeset
 cache_file: Path | None = None
 katex_digest = ""
 
@@ -45,11 +47,13 @@ def on_config(config):
     cache_file = root / CACHE
     if not cache and cache_file.exists():
         cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    used.clear()
     return config
 
 
 def typeset(tex: str, display: bool, page) -> str:
     key = f"{katex_digest}:{int(display)}:{tex}"
+    used.add(key)
     if key not in cache:
         try:
             cache[key] = katex.call(
@@ -84,6 +88,7 @@ def on_page_content(content: str, page, config, files) -> str:
 
 
 def on_post_build(config):
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        cache_file.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
+    global cache
+    cache = {key: cache[key] for key in used}  # formulas no page uses any more are dropped
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
