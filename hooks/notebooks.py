@@ -20,6 +20,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import snippet_runner  # beside this file
+from filelock import FileLock
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
@@ -55,31 +56,42 @@ def cached(root: Path, lab: Path) -> Path:
 
 
 async def execute(root: Path, lab: Path):
-    notebook = jupytext.read(lab)
-    client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": lab.parent}}
-    )
-    try:
-        await client.async_execute()
-    except CellExecutionError as error:
-        raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
+    """Execute ``lab`` into the cache unless it is there. A lock per lab makes whichever of
+    build and tests asks first run it, and the other wait and read the cache."""
     path = cached(root, lab)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
-        stale.unlink()
-    nbformat.write(notebook, path)
+    lock = FileLock(path.parent / f"{lab.stem}.lock", thread_local=False)
+    await asyncio.to_thread(lock.acquire)
+    try:
+        if path.exists():
+            return
+        notebook = jupytext.read(lab)
+        client = NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": lab.parent}},
+        )
+        try:
+            await client.async_execute()
+        except CellExecutionError as error:
+            raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
+        for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
+            stale.unlink()
+        nbformat.write(notebook, path)
+    finally:
+        lock.release()
 
 
 def executed(root: Path, *labs: Path) -> list[Path]:
     """The executed notebooks of ``labs``, all cells, from the cache or run now: each in its
     own kernel, all at once (a lab computes on one thread)."""
 
-    async def run_all(todo):
-        await asyncio.gather(*(execute(root, lab) for lab in todo))
+    async def run_all():
+        await asyncio.gather(*(execute(root, lab) for lab in labs))
 
-    todo = [lab for lab in labs if not cached(root, lab).exists()]
-    if todo:
-        asyncio.run(run_all(todo))
+    if not all(cached(root, lab).exists() for lab in labs):
+        asyncio.run(run_all())
     return [cached(root, lab) for lab in labs]
 
 

@@ -12,13 +12,22 @@ import hashlib
 import io
 import multiprocessing
 import os
+import pickle
 import runpy
+import shutil
 import site
 import sys
+import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 from pathlib import Path
+
+from filelock import FileLock
+
+CACHE_DIR = ".cache/snippets"
+# Modules that snippets import from their own folder: published beside the page, not run.
+MODULES = {"gradient_monitor.py"}
 
 # torch._dynamo is what the first torch.optim optimizer a snippet creates would import.
 PRELOAD = ["torch", "torch.optim", "torch._dynamo", "numpy", "matplotlib.pyplot"]
@@ -56,9 +65,12 @@ def numerics() -> tuple[str, dict[str, str]]:
 
 
 def cache_key(root: Path, source: Path) -> str:
-    """What a cached result of running ``source`` depends on: its bytes, the pinned
-    requirements and the numerics profile."""
+    """What a cached result of running ``source`` depends on: its bytes, those of the modules
+    beside it that it may import, the pinned requirements and the numerics profile."""
     digest = hashlib.sha256(source.read_bytes())
+    for module in sorted(source.parent.glob("*.py")):
+        if module.name in MODULES and module != source:
+            digest.update(module.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
     digest.update(repr(numerics()).encode())
     return digest.hexdigest()[:16]
@@ -84,19 +96,64 @@ def pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-def run(snippet: str, out_dir: str) -> str | None:
-    """Run ``snippet`` as ``__main__`` with ``out_dir`` as its argument.
+def run(snippet: str, out_dir: str) -> tuple[str | None, bytes]:
+    """Run ``snippet`` as ``python snippet out_dir`` runs it: its command line, then its
+    ``main(out_dir)`` (what its ``if __name__ == "__main__"`` block does).
 
-    Return what ``python snippet out_dir`` would print to stderr if it failed, or None.
+    Return what that command would print to stderr if it failed (or None), and the run's record:
+    the numbers main() returned and what it printed (``out_dir`` written as OUT_DIR), pickled
+    (plain bytes cross from a pool's process intact; tensors would not, once it has exited).
     """
     sys.argv = [snippet, out_dir]
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            runpy.run_path(snippet, run_name="__main__")
-    except SystemExit as exit:  # sys.exit("message") or sys.exit(status)
-        if exit.code in (None, 0):
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        try:
+            module = runpy.run_path(snippet, run_name="snippet")
+            results = module["main"](module["command_line"]())
+        except SystemExit as exit:  # sys.exit("message") or sys.exit(status)
+            if exit.code not in (None, 0):
+                code = exit.code
+                return (code if isinstance(code, str) else f"exit status {code}"), b""
+            results = None
+        except BaseException:
+            return traceback.format_exc(), b""
+    printed = stdout.getvalue().replace(out_dir, "OUT_DIR")
+    return None, pickle.dumps({"results": results, "stdout": printed})
+
+
+def record(path: Path) -> dict:
+    """A cached run's record: {"results": what main() returned, "stdout": what it printed}."""
+    return pickle.loads(path.read_bytes())
+
+
+def cached(root: Path, snippet: Path) -> tuple[Path, Path]:
+    """Where the figure and the record (returned numbers, printed text) of ``snippet`` are
+    kept, for this profile and these pins."""
+    stem = root / CACHE_DIR / snippet.parent.name / f"{snippet.stem}-{cache_key(root, snippet)}"
+    return stem.with_suffix(".svg"), stem.with_suffix(".pickle")
+
+
+def run_cached(root: Path, snippet: Path) -> str | None:
+    """Run ``snippet`` unless its figure and record are cached, and cache them; return an
+    error message or None.
+
+    The build and the tests both call this, each in a fresh fork (``pool``). A lock per snippet
+    makes whichever asks first run it and the other wait and read the cache: every snippet
+    runs once per change, whoever needs its results.
+    """
+    figure, record_path = cached(root, snippet)
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(figure.parent / f"{snippet.stem}.lock"):
+        if figure.exists() and record_path.exists():
             return None
-        return exit.code if isinstance(exit.code, str) else f"exit status {exit.code}"
-    except BaseException:
-        return traceback.format_exc()
+        with tempfile.TemporaryDirectory() as out_dir:
+            error, record_bytes = run(str(snippet), out_dir)
+            drawn = Path(out_dir) / f"{snippet.stem}.svg"
+            if error is None and not drawn.exists():
+                error = f"exited 0 but wrote no {drawn.name}"
+            if error:
+                return f"{snippet.relative_to(root)} failed:\n{error.strip()}"
+            for stale in figure.parent.glob(f"{snippet.stem}-*"):
+                stale.unlink()
+            record_path.write_bytes(record_bytes)
+            shutil.move(drawn, figure)  # last: a figure without its record is not cached
     return None

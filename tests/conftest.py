@@ -1,11 +1,9 @@
 """Shared test fixtures: load snippets as modules, run them once, read the pages they back."""
 
-import contextlib
 import difflib
 import importlib.util
-import io
+import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -15,17 +13,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkdocs imports it
 
 # The build's numerics (one thread, fixed kernels), set before torch loads and inherited by
-# every build, snippet and notebook kernel the tests start: in-process and built figures come
-# from the same floats. One thread also matters for speed: xdist runs two workers on two cores,
+# every build, snippet and notebook kernel the tests start: the tests' runs and the build's
+# compute the same floats. One thread also matters for speed: xdist runs two workers on two cores,
 # and torch's thread pools competing for them slowed runs by up to 50x.
-from snippet_runner import fix_numerics, numerics  # noqa: E402
+import snippet_runner  # noqa: E402
 
-fix_numerics()
-PROFILE = numerics()[0]
+snippet_runner.fix_numerics()
+PROFILE = snippet_runner.numerics()[0]
 
+import jupytext  # noqa: E402
+import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from figures import find_snippets  # noqa: E402
 from filelock import FileLock  # noqa: E402
+
+from notebooks import TEST_TAG, executed  # noqa: E402
 
 SNIPPETS = find_snippets(ROOT)
 TEST_REPO_URL = "https://github.com/example/vanishing-gradients"  # unless REPO_URL is set
@@ -64,27 +66,31 @@ def once(tmp_path_factory, worker_id):
 
 
 class SnippetRun:
-    """A snippet's main(), run in-process: the numbers it returns and prints, its figure."""
+    """What running a snippet gave: the numbers main() returned, what it printed, its figure."""
 
-    def __init__(self, folder: Path, path: Path):
-        self.figure = folder / f"{path.stem}.svg"
-        self.results = pickle.loads((folder / "results.pickle").read_bytes())
-        self.stdout = (folder / "stdout.txt").read_text()
-
-    @staticmethod
-    def make(path: Path, folder: Path):
-        with contextlib.redirect_stdout(io.StringIO()) as stdout:
-            results = load_snippet(path).main(folder)
-        (folder / "results.pickle").write_bytes(pickle.dumps(results))
-        (folder / "stdout.txt").write_text(stdout.getvalue())
+    def __init__(self, root: Path, path: Path):
+        self.figure, record = snippet_runner.cached(root, path)
+        record = snippet_runner.record(record)
+        self.results, self.stdout = record["results"], record["stdout"]
 
 
 @pytest.fixture(scope="session")
-def run_snippet_once(once):
+def snippet_pool():
+    """Fresh forks of a preloaded server, as the build runs snippets (one per xdist worker)."""
+    with snippet_runner.pool(1) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def run_snippet_once(snippet_pool):
+    """``run_snippet_once(relpath)``: the snippet's run, from the cache the build shares, or run
+    now and cached (whichever of build and tests asks first runs it; the other waits)."""
+
     def run(relpath: str) -> SnippetRun:
         path = ROOT / relpath
-        folder = once(relpath.replace("/", "--"), lambda f: SnippetRun.make(path, f))
-        return SnippetRun(folder, path)
+        error = snippet_pool.submit(snippet_runner.run_cached, ROOT, path).result()
+        assert error is None, error
+        return SnippetRun(ROOT, path)
 
     return run
 
@@ -94,6 +100,45 @@ def run(request, run_snippet_once):
     """``run(name)``: the numbers of snippets/<CHAPTER>/<name>.py (CHAPTER: the test module's)."""
     chapter = request.module.CHAPTER
     return lambda name: run_snippet_once(f"snippets/{chapter}/{name}.py").results
+
+
+LAB_NUMBERS = "LAB-NUMBERS "  # how a lab's hidden test cell prefixes the JSON it prints
+
+
+class Lab:
+    """A lab's Markdown (whitespace collapsed) and the numbers its test cell printed, from the
+    run the build caches (run now if the build has not run it yet)."""
+
+    def __init__(self, path: Path):
+        self.name = path.stem
+        cells = jupytext.read(path).cells
+        self.markdown = flat(" ".join(c.source for c in cells if c.cell_type == "markdown"))
+        (notebook,) = executed(ROOT, path)
+        run = nbformat.read(notebook, 4)
+        (test_cell,) = [c for c in run.cells if TEST_TAG in c.metadata.get("tags", [])]
+        stdout = "".join(o.text for o in test_cell.outputs if o.get("name") == "stdout")
+        line = next(ln for ln in stdout.splitlines() if ln.startswith(LAB_NUMBERS))
+        self.numbers = json.loads(line[len(LAB_NUMBERS) :])
+
+    def states(self, *claims: str):
+        missing = [c for c in claims if flat(c) not in self.markdown]
+        assert not missing, f"docs/labs/{self.name}.py does not state: {missing}"
+
+
+@pytest.fixture(scope="session")
+def labs():
+    """``labs[name]``: the Lab docs/labs/<name>.py."""
+
+    class Labs:
+        def __getitem__(self, name: str) -> Lab:
+            return Lab(ROOT / "docs" / "labs" / f"{name}.py")
+
+    return Labs()
+
+
+def first_below(losses, level):
+    """The first step whose loss is below level (len(losses) if none)."""
+    return next((i for i, v in enumerate(losses) if v < level), len(losses))
 
 
 def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess:
