@@ -15,6 +15,9 @@ are left out of both. A failing cell fails the build, naming the lab and the cel
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 import jupytext
@@ -115,6 +118,31 @@ def on_files(files: Files, config) -> Files:
         download = f"labs/{lab.stem}/{lab.stem}.ipynb"
         files.append(File.generated(config, download, content=notebook))
     return files
+
+
+INLINE_PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def on_post_page(html: str, page, config) -> str:
+    """Move a lab page's figures out of the HTML into files beside it.
+
+    The notebook holds its figures as base64 PNGs, which the page would inline twice (the image,
+    and the link that enlarges it) and which gzip cannot shrink: as files, each is sent once,
+    and only when the reader scrolls to it.
+    """
+    if not page.file.src_uri.startswith("labs/") or "data:image/png" not in html:
+        return html
+    folder = (Path(config.site_dir) / page.file.dest_uri).parent  # the page's own URL
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def to_file(match: re.Match) -> str:
+        data = base64.b64decode(match[1])
+        name = f"figure-{hashlib.sha256(data).hexdigest()[:12]}.png"
+        (folder / name).write_bytes(data)
+        return name
+
+    html = INLINE_PNG.sub(to_file, html)
+    return html.replace("<img ", '<img loading="lazy" ')
 
 
 def colab_notebook(lab: Path) -> str:
