@@ -137,11 +137,13 @@ def test_math_is_typeset_without_javascript(site, served, browser):
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"  # axe-core 4.14.1 (MPL 2.0), from npm
 
 
-@pytest.mark.a11y  # about 30 s: run by `make test-a11y`, which CI runs, not by `make test`
+@pytest.mark.a11y  # about 30 s each: run by `make test-a11y`, which CI runs, not by `make test`
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_page_passes_axe(scheme, site, served, browser):
-    """axe-core's WCAG 2 A and AA rules, on every page, in both palettes, at 1280 px."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_page_passes_axe(scheme, width, site, served, browser):
+    """axe-core's WCAG 2 A and AA rules, on every page, in both palettes, on a phone (where
+    wide code, tables and formulas scroll sideways) and on a desktop."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page = context.new_page()
     found = []
     for html in sorted(site.rglob("index.html")):
