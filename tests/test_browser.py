@@ -134,6 +134,19 @@ def test_math_is_typeset_without_javascript(site, served, browser):
     context.close()
 
 
+def test_pages_request_nothing_from_another_host(served, browser):
+    """Every request a page makes while loading and running its scripts stays on the site's
+    host (the theme, for one, would ask api.github.com for the repository's stars)."""
+    context = browser.new_context()
+    off_site = []
+    context.on("request", lambda r: r.url.startswith(served) or off_site.append(r.url))
+    page = context.new_page()
+    for path in ["", "01-why-gradients-vanish-or-explode/", "labs/initialization-lab/"]:
+        page.goto(served + path, wait_until="networkidle")
+    context.close()
+    assert not off_site, off_site
+
+
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"  # axe-core 4.14.1 (MPL 2.0), from npm
 
 
