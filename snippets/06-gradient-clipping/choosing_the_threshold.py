@@ -72,11 +72,11 @@ def train(model, x, y, lr, max_norm, steps, measure_steps=False):
 
 
 # --8<-- [start:core]
-def warm_up_threshold(model, x, y, lr=0.15, steps=30, q=0.5):
-    """Log the norms of a stable warm-up (clip_grad_norm_ with max_norm =
-    inf measures without clipping); their q-quantile is a threshold."""
+def warm_up_norms(model, x, y, lr=0.15, steps=30):
+    """Log the norms of a stable warm-up: clip_grad_norm_ with max_norm =
+    inf measures without clipping. A quantile of them is a threshold."""
     _, norms, _ = train(model, x, y, lr, math.inf, steps)
-    return torch.tensor(norms).quantile(q).item()
+    return torch.tensor(norms)
 
 
 def clipped_fraction(norms, max_norm):
@@ -90,6 +90,13 @@ def clipped_fraction(norms, max_norm):
 THRESHOLDS = (0.01, 0.1, 1.0, 3.0, math.inf)
 
 
+def alive_units(model, x):
+    """Units of the last hidden layer that some input activates."""
+    with torch.no_grad():
+        h = model[:-1](x)  # everything but the head
+    return int((h > 0).any(0).sum())
+
+
 def experiment(seeds=range(3), lr=1.5, steps=100):
     runs = {t: [] for t in THRESHOLDS}
     warm_up, constant = [], []
@@ -98,7 +105,8 @@ def experiment(seeds=range(3), lr=1.5, steps=100):
         x, y = make_task(g)
         model = make_net(g)
         state = {k: v.clone() for k, v in model.state_dict().items()}
-        warm_up.append(warm_up_threshold(model, x, y))  # from the same start
+        norms = warm_up_norms(model, x, y)  # from the same start
+        warm_up.append({q: norms.quantile(q).item() for q in (0.5, 0.9)})
         p = y.float().mean().item()  # the loss of predicting p for every input
         constant.append(-p * math.log(p) - (1 - p) * math.log(1 - p))
         for max_norm in THRESHOLDS:
@@ -112,11 +120,13 @@ def experiment(seeds=range(3), lr=1.5, steps=100):
                     "clipped": clipped_fraction(norms, max_norm),
                     "lengths": lengths,
                     "norms": norms,
+                    "alive units": alive_units(model, x),
                 }
             )
     return {
         "runs": runs,
-        "warm-up medians": warm_up,
+        "warm-up medians": [w[0.5] for w in warm_up],
+        "warm-up 90th percentiles": [w[0.9] for w in warm_up],
         "lr": lr,
         "steps": steps,
         "seeds": list(seeds),
@@ -183,6 +193,8 @@ def main(out_dir: Path) -> dict:
     print(
         "warm-up median norm per seed: "
         + ", ".join(f"{m:.3g}" for m in medians)
+        + "; 90th percentile: "
+        + ", ".join(f"{m:.3g}" for m in results["warm-up 90th percentiles"])
     )
     print(f"learning rate {results['lr']}, {results['steps']} steps:")
     for t, runs in results["runs"].items():
@@ -191,6 +203,8 @@ def main(out_dir: Path) -> dict:
             + ", ".join(f"{r['losses'][-1]:.3g}" for r in runs)
             + "; clipped "
             + ", ".join(f"{r['clipped']:.0%}" for r in runs)
+            + "; alive units in the last layer "
+            + ", ".join(str(r["alive units"]) for r in runs)
         )
     every = results["runs"][THRESHOLDS[0]]
     step = results["lr"] * THRESHOLDS[0]

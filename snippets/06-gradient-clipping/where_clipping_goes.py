@@ -136,6 +136,19 @@ def used_gradient(seed, mistake=None):
     return grad, norm
 
 
+def half_norms(seed):
+    """The gradient norms of layers 1-5 and of layers 6-10 with the head."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_task(g)
+    model = make_net(g)
+    nn.functional.cross_entropy(model(x), y).backward()
+    grads = [p.grad for p in model.parameters()]
+    return [
+        torch.cat([t.flatten() for t in half]).norm().item()
+        for half in (grads[:10], grads[10:])
+    ]
+
+
 def experiment(seed=0):
     right, norm = used_gradient(seed)
     full, full_norm = used_gradient(seed, "full batch, no scaler")
@@ -147,6 +160,7 @@ def experiment(seed=0):
         "right vs full batch": ((right - full).norm() / full.norm()).item(),
         "scaler changes nothing": torch.equal(one_batch, full),
         "right norm": right.norm().item(),
+        "half norms": half_norms(seed),
         "mistakes": {},
     }
     for mistake in MISTAKES:
@@ -206,7 +220,11 @@ def main(out_dir: Path) -> dict:
     print(
         f"the loss scale unscaled exactly: {results['scaler changes nothing']}"
     )
-    print(f"right order: update norm {results['right norm']:.4g}")
+    print(
+        f"right order: update norm {results['right norm']:.4g}; norms of "
+        "the two halves: "
+        + ", ".join(f"{v:.3g}" for v in results["half norms"])
+    )
     for mistake, r in results["mistakes"].items():
         print(
             f"{mistake:18s}: update norm {r['norm']:.4g}, "
