@@ -53,7 +53,8 @@ def energy(v, h, W, b, c):  # E(v, h) = -b.v - c.h - v.W h
 
 
 def free_energy(v, W, b, c):  # F(v) = -log sum_h exp(-E(v, h))
-    return -(v @ b) - nn.functional.softplus(c + v @ W).sum(-1)
+    x = c + v @ W  # log(1 + e^x) exactly: softplus turns linear above x = 20
+    return -(v @ b) - torch.logaddexp(x, torch.zeros_like(x)).sum(-1)
 
 
 def conditional(a, states, bias, W):
@@ -65,8 +66,7 @@ def conditional(a, states, bias, W):
 
 # --8<-- [start:core]
 def exact_gradient(W, b, c, data, V):
-    """Gradient of the mean log p(v) over the data; log Z sums exp(-F(v))
-    over all 2^n visible vectors."""
+    """d mean(log p(data)); log Z sums exp(-F(v)) over all 2^n visible v."""
     log_z = torch.logsumexp(-free_energy(V, W, b, c), 0)
     log_likelihood = (-free_energy(data, W, b, c) - log_z).mean()
     return torch.autograd.grad(log_likelihood, (W, b, c))
@@ -78,9 +78,8 @@ def cd_gradient(W, b, c, data, V, H, k):
     with torch.no_grad():  # p_k is a fixed distribution, not differentiated
         T = conditional(V, H, c, W) @ conditional(H, V, b, W.T)  # p(v'|v)
         p_k = torch.linalg.matrix_power(T, k)[index(data)].mean(0)
-    surrogate = -free_energy(data, W, b, c).mean() + p_k @ free_energy(
-        V, W, b, c
-    )
+    model_term = p_k @ free_energy(V, W, b, c)
+    surrogate = -free_energy(data, W, b, c).mean() + model_term
     return torch.autograd.grad(surrogate, (W, b, c))
 
 
@@ -93,33 +92,27 @@ def flat(grads):
 
 def check_formulas(W, b, c, data, V, H):
     """The RBM's formulas against the table of all 2^(n_v + n_h) states."""
-    joint = torch.exp(-energy(V[:, None, :], H[None, :, :], W, b, c))  # (v, h)
-    p_h = joint / joint.sum(1, keepdim=True)  # p(h | v), rows of the table
-    p_v = joint / joint.sum(0, keepdim=True)  # p(v | h), columns
-    free = -torch.log(joint.sum(1))
-    # data term minus model term, from the table
-    start = index(data)
-    p_model = (joint / joint.sum()).flatten()
-    pairs = (V[:, None, :, None] * H[None, :, None, :]).flatten(0, 1)
-    data_term = (
-        (
-            p_h[start][..., None, None]
-            * pairs.view(len(V), len(H), *W.shape)[start]
-        )
-        .sum(1)
-        .mean(0)
+    minus_e = -energy(V[:, None, :], H[None, :, :], W, b, c)  # (v, h) table
+    p_h = torch.softmax(minus_e, 1)  # p(h | v): each row normalized
+    p_v = torch.softmax(minus_e, 0)  # p(v | h): each column
+    p_joint = torch.softmax(minus_e.flatten(), 0).view_as(minus_e)
+    free = -torch.logsumexp(minus_e, 1)
+    # <v h^T> under the data (with p(h|v)) and under the model, from the table
+    data_term = torch.einsum("nh,ni,hj->ij", p_h[index(data)], data, H) / len(
+        data
     )
-    model_term = (p_model[:, None, None] * pairs).sum(0)
+    model_term = torch.einsum("vh,vi,hj->ij", p_joint, V, H)
     params = [t.clone().requires_grad_() for t in (W, b, c)]
     grad_W = exact_gradient(*params, data, V)[0]
+
+    def gap(a, b):
+        return (a - b).abs().max().item()
+
     return {
-        "p(h_j=1|v)": (p_h @ H - torch.sigmoid(c + V @ W)).abs().max().item(),
-        "p(v_i=1|h)": (p_v.T @ V - torch.sigmoid(b + H @ W.T))
-        .abs()
-        .max()
-        .item(),
-        "free energy": (free - free_energy(V, W, b, c)).abs().max().item(),
-        "gradient": (grad_W - (data_term - model_term)).abs().max().item(),
+        "p(h_j=1|v)": gap(p_h @ H, torch.sigmoid(c + V @ W)),
+        "p(v_i=1|h)": gap(p_v.T @ V, torch.sigmoid(b + H @ W.T)),
+        "free energy": gap(free, free_energy(V, W, b, c)),
+        "gradient": gap(grad_W, data_term - model_term),
     }
 
 

@@ -108,8 +108,7 @@ def mlp(widths, activation, n_in=64, n_out=10):
 
 # --8<-- [start:core]
 def greedy_pretrain(x, widths, g):
-    """Hinton, Osindero & Teh (2006): one RBM per layer, each trained on the
-    hidden probabilities of the one below. No labels."""
+    """One RBM per layer, trained on the hidden probabilities of the one below."""
     rbms, h = [], x
     for n_hidden in widths:
         rbms.append(train_rbm(h, n_hidden, g))
@@ -225,16 +224,6 @@ def plot(results):
         med = grads.median(0).values
         err = (med - grads.min(0).values, grads.max(0).values - med)
         bottom.errorbar(layers, med, yerr=err, fmt="o-", color=COLORS[name])
-    top.axhline(math.log(10), color="grey", linestyle=":")
-    top.annotate(
-        "ln 10",
-        (150, math.log(10)),
-        xytext=(-2, 3),
-        textcoords="offset points",
-        ha="right",
-        va="bottom",
-        color="grey",
-    )
     top.set_yscale("log")
     top.set_xlabel("SGD step")
     top.set_ylabel("training loss")

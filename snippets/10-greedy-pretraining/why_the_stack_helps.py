@@ -110,8 +110,7 @@ def mlp(widths, activation, n_in=64, n_out=10):
 
 
 def greedy_pretrain(x, widths, g):
-    """Hinton, Osindero & Teh (2006): one RBM per layer, each trained on the
-    hidden probabilities of the one below. No labels."""
+    """One RBM per layer, trained on the hidden probabilities of the one below."""
     rbms, h = [], x
     for n_hidden in widths:
         rbms.append(train_rbm(h, n_hidden, g))
