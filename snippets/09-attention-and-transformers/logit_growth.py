@@ -106,7 +106,7 @@ def plot(r):
     bottom.set_ylabel(r"median $\|\mathrm{diag}(p) - pp^\top\|_F$")
     bottom.set_yscale("log")
     bottom.set_xlabel(r"factor $c$ on $W_q$ and $W_k$")
-    top.legend(loc="center right")
+    bottom.legend(loc="lower left")
     for ax in (top, bottom):
         ax.set_xscale("log", base=2)
         ax.axvline(1, color="grey", linestyle=":", linewidth=1)
