@@ -1,24 +1,12 @@
 """The numbers that chapter 9 states, recomputed by its snippets."""
 
-import inspect
 import math
 
 import pytest
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import assert_page_states, latex_sci, page
 
 CHAPTER = "09-attention-and-transformers"
 PAGE = page(CHAPTER)
-
-
-def g3(x):
-    return f"${x:.3g}$"
-
-
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
 
 
 def test_path_length(run):
@@ -113,6 +101,8 @@ def test_logit_growth(run):
     assert s["median ||J||"][i16] < 1e-33 and s["median ||dL/dq_i||"][i16] < 1e-30
     # the total gradient of W_q does not vanish: it grows, carried by a few queries
     assert s["||dL/dW_q||"][i16] > 3 * s["||dL/dW_q||"][i1]
+    assert s["share of the 10 largest"][i16] > 0.999 and s["share of the 10 largest"][i1] < 0.2
+    assert s["their median logit gap"][i16] < s["median logit gap"][i16] / 10
     assert_page_states(
         PAGE,
         "($d = d_k = 64$, 8 sequences of 32 tokens)",
@@ -128,6 +118,11 @@ def test_logit_growth(run):
         f"from ${s['||dL/dW_q||'][i1]:.3g}$ at $c = 1$ to "
         f"${latex_sci(s['||dL/dW_q||'][i16])}$ at $c = 16$",
         f"${100 * s['queries above 0.99'][i16]:.0f}\\%$ of the queries",
+        f"The 10 queries (of {8 * 32}) with the",
+        f"carry ${100 * s['share of the 10 largest'][i16]:.2f}\\%$ of its square "
+        f"(${100 * s['share of the 10 largest'][i1]:.0f}\\%$ at $c = 1$)",
+        f"a gap of ${s['their median logit gap'][i16]:.3g}$ in the median, against "
+        f"${s['median logit gap'][i16]:.3g}$ over all queries",
         f"median row is ${s['median max p'][i4]:.3f}$ one-hot",
         "from about 0.05 to 1",
         "close to 1 by c = 4",

@@ -68,10 +68,27 @@ def measure(head, x, u, c):
         "median ||J||": torch.linalg.matrix_norm(J).median().item(),
         "median ||dL/dq_i||": q_in.grad.norm(dim=-1).median().item(),
         "||dL/dW_q||": head.q.weight.grad.norm().item(),  # all queries
+        **few_queries(s, q_in.grad.norm(dim=-1).flatten()),
         "queries above 0.99": (p.max(dim=-1).values > 0.99)
         .double()
         .mean()
         .item(),
+    }
+
+
+def few_queries(s, grads, few=10):
+    """The share of the squared gradient that the few queries with the largest
+    gradient carry, and the gap between their two largest logits (median)
+    against every query's."""
+    top2 = s.topk(2, dim=-1).values
+    gap = (top2[..., 0] - top2[..., 1]).flatten()
+    largest = grads.argsort(descending=True)[:few]
+    return {
+        "share of the 10 largest": (
+            grads[largest].square().sum() / grads.square().sum()
+        ).item(),
+        "their median logit gap": gap[largest].median().item(),
+        "median logit gap": gap.median().item(),
     }
 
 
