@@ -3,7 +3,7 @@
 Every ``every`` steps it records, per layer: the gradient norm of each parameter
 and of each module's output, each module's output mean and std, the fraction of
 saturated tanh and sigmoid units and of dead ReLUs, the update-to-data ratio of
-each parameter, and the first non-finite value (NaN or Inf) with the module that
+each weight, and the first non-finite value (NaN or Inf) with the module that
 produced it. Steps it does not sample cost nothing: its hooks are installed for
 the sampled steps only. Leaving the ``with`` block removes every hook it added,
 and it keeps no reference to the model.
@@ -28,11 +28,11 @@ Definitions (the constants below):
   every position); a unit is a feature (the last dimension) or, for 4-D and 5-D
   outputs, a channel (dimension 1);
 - update-to-data ratio: ||theta_after - theta_before|| / ||theta_before|| for
-  each parameter tensor, measured around optimizer.step() (whatever the
-  optimizer), none for a tensor that is all zeros. For a weight matrix of mean
-  about 0 it is the std(update) / std(weight) of Karpathy's makemore (part 3),
-  whose reference of about 1e-3 it keeps; with plain SGD it is lr * ||g|| /
-  ||theta||.
+  each weight (a parameter of two or more dimensions: biases and norm scales,
+  zero or constant at the start, would give meaningless ratios), measured
+  around optimizer.step() whatever the optimizer. For a weight of mean about 0
+  it is the std(update) / std(weight) of Karpathy's makemore (part 3), whose
+  reference of about 1e-3 it keeps; with plain SGD it is lr * ||g|| / ||theta||.
 
 What module hooks cannot see: activation statistics need the activation to be a
 module (nn.ReLU, nn.Tanh, nn.Sigmoid), not torch.relu called inside a forward(),
@@ -170,7 +170,22 @@ class GradientMonitor:
         self.detach()
 
     def attach(self):
-        """Start monitoring; the current step is sampled if its index says so."""
+        """Start monitoring; the current step is sampled if its index says so.
+        The model's modules and parameters are listed here (weakly): attach
+        again after adding some."""
+        model = self._get_model()
+        self._modules = [  # (name, module, whether it is a layer)
+            (
+                name or ROOT,
+                weakref.ref(m),
+                _owns_parameters(m) or not m._modules,
+            )
+            for name, m in model.named_modules()
+        ]
+        self._owners = [n for n, m, _ in self._modules if _owns_parameters(m())]
+        self._params = [
+            (n, weakref.ref(p)) for n, p in model.named_parameters()
+        ]
         self._attached = True
         if self._step % self.every == 0:
             self._arm()
@@ -222,20 +237,19 @@ class GradientMonitor:
     def _arm(self):
         if self._sample is not None:
             return
-        model = self._get_model()
+        self._get_model()
         sample = self._sample = _Sample(self._step)
+        sample.owners = self._owners
         add = self._handles.append
-        for name, module in model.named_modules():
-            owns = _owns_parameters(module)
-            if owns:
-                sample.owners.append(name or ROOT)
-            if self.layers:
-                layer = owns or not module._modules
-                hook = partial(self._forward_hook, name or ROOT, layer)
-                add(module.register_forward_hook(hook, with_kwargs=True))
-        for name, p in model.named_parameters():
+        for name, module, layer in self._modules if self.layers else ():
+            hook = partial(self._forward_hook, name, layer)
+            add(module().register_forward_hook(hook, with_kwargs=True))
+        for name, ref in self._params:
+            p = ref()
             if p.requires_grad:
                 sample.params.append((name, p))
+                if p.dim() >= 2:
+                    sample.weights.add(name)
                 hook = partial(self._param_hook, name)
                 add(p.register_post_accumulate_grad_hook(hook))
         optimizer = self._optimizer() if self._optimizer else None
@@ -371,7 +385,7 @@ class GradientMonitor:
         sizes = torch.stack(torch._foreach_norm(old))
         rows = zip(names, steps.tolist(), sizes.tolist())
         for n, step, size in rows:
-            if size > 0:  # no ratio for a parameter that is all zeros
+            if size > 0 and n in sample.weights:
                 sample.record.update_ratio[n] = step / size
             if not math.isfinite(step) and sample.record.nonfinite is None:
                 message = (
@@ -502,9 +516,10 @@ class GradientMonitor:
                 f"{', '.join(fast)}: the learning rate is too high for them"
             )
         if slow:
+            moved = max(record.update_ratio[n] for n in slow) > 0
             found.append(
-                f"update ratio below {low:g} for {', '.join(slow)}: they barely "
-                "move"
+                f"update ratio below {low:g} for {', '.join(slow)}: they "
+                + ("barely move" if moved else "do not move at all")
             )
         return found
 
@@ -609,6 +624,7 @@ class _Sample:
         self.last_finite: str | None = None  # last finite output gradient
         self.owners: list[str] = []  # modules owning parameters
         self.params: list[tuple[str, nn.Parameter]] = []  # the trainable ones
+        self.weights: set[str] = set()  # those with an update ratio
         self.before: list[torch.Tensor] = []  # their values before the update
         self.forward_seen = self.compiled_seen = False
 
