@@ -57,6 +57,8 @@ def test_random_init_does_not_train_and_the_stack_does(run):
     # DBN init and ReLU + He train
     assert max(final["DBN init"]) < 0.2
     assert max(final["ReLU + He"]) < 0.05
+    # "ReLU + He beats the DBN without pretraining", in every seed
+    assert all(r < d for r, d in zip(final["ReLU + He"], final["DBN init"]))
     # held-out accuracy
     assert all(0.55 < a < 0.7 for a in arms["DBN init"]["test"])
     assert all(0.6 < a < 0.75 for a in arms["ReLU + He"]["test"])
@@ -72,6 +74,7 @@ def test_random_init_does_not_train_and_the_stack_does(run):
         "with no pretraining at all, $60\\%$ to $75\\%$",
         # the figure's alt text
         "one falls below 0.2",
+        "ReLU + He beats the DBN without pretraining",
         "falls fastest, below 0.05",
     )
 
@@ -117,6 +120,10 @@ def test_per_layer_factors(run):
     assert all(1.5 < g < 2.1 for g in gains)
     assert 2.6 < statistics.mean(gains) / math.sqrt(1 / 3) < 3.6  # "about 3 times larger"
     assert all(0.11 < s < 0.16 for s in column("DBN init", "slope"))
+    half = statistics.mean(column("DBN init", "slope")) / statistics.mean(
+        column("random init", "slope")
+    )
+    assert 0.4 < half < 0.65  # "half the random network's"
     rows = [row for rows in arms["DBN init"]["factors"] for row in rows]
     assert all(0.2 < r["slope"] * r["gain"] < 0.28 for r in rows[:3])
     low = [rows_[l] for rows_ in arms["DBN init"]["factors"] for l in (0, 1)]
@@ -148,7 +155,9 @@ def test_per_layer_factors(run):
         "typical slope about $0.13$",
         "about $0.24$ per layer",
         "far larger, $0.7$ to $0.95$",
-        "($s_{\\max} \\approx 7$, and slope × $s_{\\max} \\approx 0.95$)",
+        "close to slope × $s_{\\max} \\approx 0.95$",
+        "($s_{\\max} \\approx 7$), not along a random one",
+        "typical slope about $0.13$, half the random network's",
         "about $10^{-2}$, more than 20 times the random network's",
         "about $0.35$ per layer, within $15\\%$ of slope × gain",
         "layers about half of the DBN's",
@@ -213,6 +222,7 @@ def test_one_rbm_on_the_digits(run):
         1000,
     )
     assert r["recon_error"] < 4
+    assert r["recon_from_clean"] < 2.5 < r["data_from_clean"]
     close = [d for d, x in zip(r["sample_digits"], r["samples_from_clean"]) if x <= 3]
     assert 24 <= len(close) <= 44  # "about half" of 64
     assert len(set(close)) >= 7
@@ -224,7 +234,7 @@ def test_one_rbm_on_the_digits(run):
         "is below $4$ per image",
         f"against ${r['mean_image_error']:.1f}$ for predicting the mean image",
         "About half of the 64 samples are within 3 pixels of a clean digit",
-        f"are ${r['data_from_clean']:.2f}$ pixels from one on average",
+        f"(below $2.5$ pixels on average, against ${r['data_from_clean']:.2f}$)",
         "at least seven of the ten digits appear among them",
     )
 
@@ -241,7 +251,7 @@ def test_history_and_the_source_post():
             assert quoted in text
     assert_page_states(
         PAGE,
-        "(贪心逐层无监督预训练（深度信念网络） （目前仅在 NLP 领域使用）)",
+        "(贪心逐层无监督预训练（深度信念网络）（目前仅在 NLP 领域使用）)",
         "(此思想相当于是先寻找局部最优，然后整合起来寻找全局最优)",
         "Hinton (2002, *Training Products of Experts by Minimizing Contrastive Divergence*)",
         "Hinton, Osindero and Teh (2006, *A Fast Learning Algorithm for Deep Belief Nets*)",

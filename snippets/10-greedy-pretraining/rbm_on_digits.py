@@ -155,6 +155,10 @@ def experiment(n=250, n_hidden=64, epochs=100, chains=64, steps=1000, seed=0):
         recon_error=((x - recon) ** 2).sum(1).mean().item(),
         mean_image_error=((x - x.mean(0)) ** 2).sum(1).mean().item(),
         data_from_clean=nearest_clean(x)[0].float().mean().item(),
+        recon_from_clean=nearest_clean((recon > 0.5).float())[0]
+        .float()
+        .mean()
+        .item(),
         samples_from_clean=nearest_clean((samples > 0.5).float())[0].tolist(),
         sample_digits=nearest_clean((samples > 0.5).float())[1].tolist(),
         rms_W=rbm.W.detach().pow(2).mean().sqrt().item(),
@@ -198,6 +202,7 @@ def main(out_dir: Path) -> dict:
     print(f"... and that digit: {results['sample_digits']}")
     print(
         f"training images, on average: {results['data_from_clean']:.2f} pixels"
+        f"; their reconstructions: {results['recon_from_clean']:.2f}"
         f"; rms of W: {results['rms_W']:.3f}"
     )
     save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
