@@ -102,9 +102,8 @@ def plot(r):
         *ax.get_legend_handles_labels(),
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
-        handlelength=1.5,
-        columnspacing=0.8,
+        ncol=1,
+        handlelength=2,
     )
     fig.tight_layout()
     return fig
