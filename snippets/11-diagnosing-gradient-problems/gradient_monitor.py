@@ -234,19 +234,21 @@ class GradientMonitor:
             raise RuntimeError("GradientMonitor: the model no longer exists")
         return model
 
-    def _arm(self):
+    # --8<-- [start:arm]
+    def _arm(self):  # before a sampled step: hooks on, removed after it
         if self._sample is not None:
             return
         self._get_model()
         sample = self._sample = _Sample(self._step)
         sample.owners = self._owners
         add = self._handles.append
-        for name, module, layer in self._modules if self.layers else ():
-            hook = partial(self._forward_hook, name, layer)
-            add(module().register_forward_hook(hook, with_kwargs=True))
-        for name, ref in self._params:
+        for name, ref, layer in self._modules if self.layers else ():
+            if (module := ref()) is not None:  # forward: check every output
+                hook = partial(self._forward_hook, name, layer)
+                add(module.register_forward_hook(hook, with_kwargs=True))
+        for name, ref in self._params:  # backward: each parameter's gradient
             p = ref()
-            if p.requires_grad:
+            if p is not None and p.requires_grad:
                 sample.params.append((name, p))
                 if p.dim() >= 2:
                     sample.weights.add(name)
@@ -256,6 +258,8 @@ class GradientMonitor:
         if optimizer is not None:
             add(optimizer.register_step_pre_hook(self._before_update))
             add(optimizer.register_step_post_hook(self._after_update))
+
+    # --8<-- [end:arm]
 
     def _disarm(self):
         for handle in self._handles:
@@ -277,7 +281,8 @@ class GradientMonitor:
         if not tensors:
             return
         record = sample.record
-        sums = [t.detach().sum() for t in tensors]
+        # --8<-- [start:forward]
+        sums = [t.detach().sum() for t in tensors]  # NaN or Inf if one entry is
         if record.nonfinite is None and not all(map(math.isfinite, sums)):
             self._explain_forward(name, module, args, kwargs, tensors)
         if not layer:  # a container: only what its own forward() computed
@@ -286,9 +291,10 @@ class GradientMonitor:
         record.activations[call] = _statistics(module, x, sums[0])
         if self._writer is not None:
             self._writer.add_histogram(f"outputs/{call}", x, sample.step)
-        for i, t in enumerate(tensors):
+        for i, t in enumerate(tensors):  # the gradient arriving at the output
             if t.requires_grad:
                 t.register_hook(partial(self._grad_hook, call, i))
+        # --8<-- [end:forward]
 
     def _explain_forward(self, name, module, args, kwargs, tensors):
         bad = [t for t in tensors if not _finite(t)]

@@ -2,12 +2,13 @@
 
 The chapter's three models (nn.TransformerEncoder, nn.LSTM and the plain CNN of
 nan_at_high_lr.py, nan_from_the_loss.py and layer_profile.py) take training
-steps of three kinds, interleaved: plain (the monitor attached, not sampling),
-sampled (gradient_monitor.GradientMonitor's hooks on), and under
+steps of three kinds: plain (the monitor attached, not sampling) and sampled
+(gradient_monitor.GradientMonitor's hooks on), alternating, then steps under
 torch.autograd.detect_anomaly(). Each kind's time is the median over the
 repeats of the thread's CPU time, so that other processes on a shared machine
-do not count and slow drifts cancel. Sampling every k steps costs
-(sampled - plain) / k per step: under 5% of a plain step at k = 10 on all three.
+do not count, and alternating makes slow drifts cancel. Sampling every k steps
+costs (sampled - plain) / k per step: under 5% of a plain step at k = 10 on all
+three.
 
 Run: python snippets/11-diagnosing-gradient-problems/monitor_overhead.py [OUT_DIR]
 """
@@ -109,42 +110,51 @@ def median(values):
 
 
 # --8<-- [start:core]
-def step_times(model, x, y, loss_fn, optimizer, repeats):
-    monitor = GradientMonitor(
-        model, optimizer, every=10**9
-    )  # samples on demand
-
-    def step():  # one training step, in the thread's CPU seconds
-        start = time.thread_time()
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        monitor.step(loss)
-        return time.thread_time() - start
-
+def step_times(train_step, monitor, repeats):  # median CPU seconds per step
     times = {"plain": [], "sampled": [], "detect_anomaly": []}
-    with monitor, warnings.catch_warnings(action="ignore"):
-        step()  # step 0, sampled: a warm-up
-        for _ in range(repeats):  # interleaved: slow drifts cancel
-            times["plain"].append(step())
-            monitor.sample_next()
-            times["sampled"].append(step())
-            with torch.autograd.detect_anomaly():
-                times["detect_anomaly"].append(step())
+
+    def timed(kind):  # this thread's CPU time: other processes do not count
+        start = time.thread_time()
+        train_step()
+        times[kind].append(time.thread_time() - start)
+
+    for _ in range(repeats):  # in pairs: slow drifts cancel
+        timed("plain")
+        monitor.sample_next()  # hooks on for the next step only
+        timed("sampled")
+    with torch.autograd.detect_anomaly():  # apart: it slows what follows
+        for _ in range(repeats):
+            timed("detect_anomaly")
     return {kind: median(t) for kind, t in times.items()}
 
 
 # --8<-- [end:core]
 
 
-def experiment(repeats=15, seed=0):
+def measure(make, loss_fn, lr, repeats, seed):
+    g = torch.Generator().manual_seed(seed)
+    model, x, y = make(g)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def train_step():
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        monitor.step(loss)
+
+    # attached, sampling only when asked; step 0 (sampled) is a warm-up
+    with GradientMonitor(model, optimizer, every=10**9) as monitor:
+        train_step()
+        with warnings.catch_warnings():  # detect_anomaly warns that it is on
+            warnings.simplefilter("ignore")
+            return step_times(train_step, monitor, repeats)
+
+
+def experiment(repeats=20, seed=0):
     results = {}
     for name, (make, loss_fn, lr) in MODELS.items():
-        g = torch.Generator().manual_seed(seed)
-        model, x, y = make(g)
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-        t = step_times(model, x, y, loss_fn, optimizer, repeats)
+        t = measure(make, loss_fn, lr, repeats, seed)
         extra = (t["sampled"] - t["plain"]) / t["plain"]
         results[name] = {
             "seconds per step": t,

@@ -15,7 +15,6 @@ Run: python snippets/11-diagnosing-gradient-problems/nan_at_high_lr.py [OUT_DIR]
 import argparse
 import math
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -66,30 +65,37 @@ def transformer(g, d=64, length=16, features=16, classes=4, layers=2):
 
 
 # --8<-- [start:core]
-def train(lr, seed, steps=30):
-    g = torch.Generator().manual_seed(seed)
-    x, y = make_task(g)
-    model = transformer(g)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+def fit(model, x, y, optimizer, steps=30):
     losses = []
     with GradientMonitor(model, optimizer, every=2) as monitor:
         for _ in range(steps):
             loss = nn.functional.cross_entropy(model(x), y)
             losses.append(loss.item())
-            if not torch.isfinite(loss):  # the guard: stop before the update
+            if not torch.isfinite(loss):  # the guard: no update from a NaN
                 break
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            monitor.step(loss)
-    ratios = {
-        r.step: statistics.median(r.update_ratio.values())
-        for r in monitor.history
-    }
-    return {"losses": losses, "median update ratio": ratios}
+            monitor.step(loss)  # after the update; samples every other step
+    return losses, monitor.history
 
 
 # --8<-- [end:core]
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def train(lr, seed):
+    g = torch.Generator().manual_seed(seed)
+    x, y = make_task(g)
+    model = transformer(g)
+    losses, history = fit(
+        model, x, y, torch.optim.SGD(model.parameters(), lr=lr)
+    )
+    ratios = {r.step: median(r.update_ratio.values()) for r in history}
+    return {"losses": losses, "median update ratio": ratios}
 
 
 def experiment():
