@@ -139,7 +139,7 @@ def plot(r):
     )
     bottom.set_yscale("log")
     bottom.set_xlabel("SGD step")
-    bottom.set_ylabel("\u2016g\u2016 before clipping (log)")
+    bottom.set_ylabel("\u2016G\u2016 before clipping (log)")
     bottom.legend(loc="upper center", bbox_to_anchor=(0.45, -0.25))
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
