@@ -71,7 +71,7 @@ def test_sgd_vs_adam(run):
         "Fit 64 points",
         "100 steps, five\nseeds",
         "With learning rate $0.1$ and momentum $0.9$",
-        "$63/64 = 0.984$ (to within $10^{-5}$)",
+        "$63/64 = 0.984$ (to within $10^{-5}$;",
         "learning rate $3 \\times 10^{-3}$, every seed ends\n  below $0.05$",
         f"${latex_sci(min(sgd_first), 2)}$ to\n  ${latex_sci(max(sgd_first), 2)}$ per weight",
         "$7.5 \\times 10^{-9}$ apart, rounded part of it away",
