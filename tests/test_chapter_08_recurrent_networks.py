@@ -203,7 +203,7 @@ def test_the_lstm_learns_with_forget_gate_bias_3(run):
         "`nn.LSTM` with 32\nunits, the same readout and the same training (Adam, $0.003$, 100 "
         "steps, three seeds)",
         "With PyTorch's default initialization, no run gets below $0.6$ after its first\n10 steps. "
-        "With $b_f = 3$ every seed ends below $0.05$.",
+        "With $b_f = 3$ every seed ends below $0.05$",
         "with $b_f = 3$ every seed learns",
     )
 
@@ -259,7 +259,7 @@ def test_clipping_an_lstm(run):
         "on the task at $T = 25$ with plain SGD at learning\nrate $0.2$, 100 steps, eight seeds",
         "`clip_grad_norm_(max_norm=1)`",
         "In every run the largest gradient norm is more\n  than 4 times the median one; in every "
-        "clipped run, all of which learn, more than 20 times.",
+        "clipped run, all of which learn, more than 20 times",
         "The median final loss (the mean of the last 10 steps)\n  of the eight unclipped runs is "
         "above $0.5$",
         "Every clipped run ends below $0.05$.",
