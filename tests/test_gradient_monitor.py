@@ -542,3 +542,12 @@ def test_overhead_at_every_10_steps_is_within_budget():
     plain, sampled = step_cpu_times(model, x, y, nn.functional.mse_loss, opt, repeats=25)
     overhead = (sampled - plain) / (10 * plain)
     assert overhead < 0.05 / 1.5, f"{overhead:.1%} of a step"  # the budget, with a margin
+
+
+def test_a_backward_pass_after_the_step_was_recorded_is_ignored():
+    model = seeded(mlp)
+    with GradientMonitor(model, every=2) as monitor:
+        loss = nn.functional.mse_loss(model(DATA[0]), DATA[1])
+        record = monitor.step(loss)  # called too early: before the backward pass
+        loss.backward()  # the output hooks fire into a finished step: ignored
+    assert record.grad_norm == {} and record.output_grad_norm == {}

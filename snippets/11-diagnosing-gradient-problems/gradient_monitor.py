@@ -41,6 +41,9 @@ nor the gates inside nn.LSTM's kernel. Forward passes run with autograd off
 tensor hooks on module outputs rather than register_full_backward_hook, which
 raises when a later in-place operation (nn.ReLU(inplace=True)) modifies the
 output. A torch.compile'd model is refused unless layers=False (see below).
+Under torch.amp.GradScaler the gradients the hooks see are scaled: divide the
+norms by scaler.get_scale(), and expect an Inf now and then, which the scaler
+handles by skipping the step.
 
 From the chapter "Diagnosing gradient problems" of the site Vanishing and
 Exploding Gradients. Tested with PyTorch 2.13.
@@ -293,7 +296,7 @@ class GradientMonitor:
             self._writer.add_histogram(f"outputs/{call}", x, sample.step)
         for i, t in enumerate(tensors):  # the gradient arriving at the output
             if t.requires_grad:
-                t.register_hook(partial(self._grad_hook, call, i))
+                t.register_hook(partial(self._grad_hook, sample, call, i))
         # --8<-- [end:forward]
 
     def _explain_forward(self, name, module, args, kwargs, tensors):
@@ -329,8 +332,9 @@ class GradientMonitor:
             step, "forward", name, message
         )
 
-    def _grad_hook(self, call, index, grad):
-        sample = self._sample
+    def _grad_hook(self, sample, call, index, grad):
+        if sample is not self._sample:
+            return  # a backward pass after its step was recorded
         norm = torch.linalg.vector_norm(grad.detach()).item()
         if index == 0:
             sample.record.output_grad_norm.setdefault(call, norm)
@@ -358,6 +362,8 @@ class GradientMonitor:
 
     def _param_hook(self, name, p):
         sample = self._sample
+        if sample is None:
+            return
         norm = torch.linalg.vector_norm(p.grad.detach()).item()
         sample.record.grad_norm[name] = norm  # the last call: the full gradient
         if sample.record.nonfinite is None and not (

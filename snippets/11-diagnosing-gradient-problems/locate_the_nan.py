@@ -145,7 +145,7 @@ def plot(results):
     model = transformer(torch.Generator().manual_seed(0))
     names = [n for n, m in model.named_modules() if isinstance(m, kinds)]
     order = [n for n in r["profiles"][0] if n in names]
-    fig, ax = plt.subplots(figsize=(4.2, 6.0))
+    fig, ax = plt.subplots(figsize=(4.2, 5.6))
     steps = sorted(r["profiles"])
     cmap = plt.get_cmap("viridis")
     for i, step in enumerate(steps):
@@ -166,7 +166,7 @@ def plot(results):
     ax.invert_yaxis()
     ax.set_xlabel("output std (log scale)")
     fig.legend(loc="lower center", ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     return fig
 
 

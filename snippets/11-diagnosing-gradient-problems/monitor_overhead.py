@@ -110,7 +110,7 @@ def median(values):
 
 
 # --8<-- [start:core]
-def step_times(train_step, monitor, repeats):  # median CPU seconds per step
+def step_times(train_step, monitor, pairs, anomalous):  # median CPU seconds
     times = {"plain": [], "sampled": [], "detect_anomaly": []}
 
     def timed(kind):  # this thread's CPU time: other processes do not count
@@ -118,12 +118,12 @@ def step_times(train_step, monitor, repeats):  # median CPU seconds per step
         train_step()
         times[kind].append(time.thread_time() - start)
 
-    for _ in range(repeats):  # in pairs: slow drifts cancel
+    for _ in range(pairs):  # alternating: slow drifts cancel
         timed("plain")
         monitor.sample_next()  # hooks on for the next step only
         timed("sampled")
     with torch.autograd.detect_anomaly():  # apart: it slows what follows
-        for _ in range(repeats):
+        for _ in range(anomalous):
             timed("detect_anomaly")
     return {kind: median(t) for kind, t in times.items()}
 
@@ -131,7 +131,7 @@ def step_times(train_step, monitor, repeats):  # median CPU seconds per step
 # --8<-- [end:core]
 
 
-def measure(make, loss_fn, lr, repeats, seed):
+def measure(make, loss_fn, lr, pairs, anomalous, seed):
     g = torch.Generator().manual_seed(seed)
     model, x, y = make(g)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -148,13 +148,13 @@ def measure(make, loss_fn, lr, repeats, seed):
         train_step()
         with warnings.catch_warnings():  # detect_anomaly warns that it is on
             warnings.simplefilter("ignore")
-            return step_times(train_step, monitor, repeats)
+            return step_times(train_step, monitor, pairs, anomalous)
 
 
-def experiment(repeats=20, seed=0):
+def experiment(pairs=20, anomalous=5, seed=0):
     results = {}
     for name, (make, loss_fn, lr) in MODELS.items():
-        t = measure(make, loss_fn, lr, repeats, seed)
+        t = measure(make, loss_fn, lr, pairs, anomalous, seed)
         extra = (t["sampled"] - t["plain"]) / t["plain"]
         results[name] = {
             "seconds per step": t,
@@ -189,7 +189,7 @@ def plot(results):
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("extra time per step, % of a\nplain step (log scale)")
     fig.legend(loc="lower center", frameon=False)
-    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     return fig
 
 
