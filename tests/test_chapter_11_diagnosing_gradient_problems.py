@@ -3,6 +3,7 @@
 import inspect
 import math
 import re
+import sys
 
 import torch
 from conftest import ROOT, assert_page_states, load_snippet, page
@@ -10,6 +11,8 @@ from conftest import ROOT, assert_page_states, load_snippet, page
 CHAPTER = "11-diagnosing-gradient-problems"
 PAGE = page(CHAPTER)
 FOLDER = ROOT / "snippets" / CHAPTER
+sys.path.insert(0, str(FOLDER))  # the snippets import gradient_monitor from their folder
+import gradient_monitor  # noqa: E402
 
 
 def defaults(snippet, function):
@@ -17,18 +20,6 @@ def defaults(snippet, function):
     module = load_snippet(FOLDER / f"{snippet}.py")
     parameters = inspect.signature(getattr(module, function)).parameters
     return {name: p.default for name, p in parameters.items()}
-
-
-def monitor():
-    """gradient_monitor.py, imported from its folder (the snippets import it as a sibling)."""
-    import sys
-
-    sys.path.insert(0, str(FOLDER))
-    try:
-        import gradient_monitor
-    finally:
-        sys.path.remove(str(FOLDER))
-    return gradient_monitor
 
 
 def first_nan(losses):
@@ -156,7 +147,7 @@ def test_reading_the_per_layer_profile(run):
     assert all(1e-4 < v < 1e-1 for v in he["update ratio"])
     assert all(v < 1e-5 for v in small["update ratio"]) and 0.0 in small["update ratio"]
     assert all(v == 0 for x in r.values() for v in x["dead"])  # none dead here
-    m = monitor()
+    m = gradient_monitor
     assert (m.DEAD_ALARM, m.SATURATED_ALARM, m.GRADIENT_SPAN_ALARM) == (0.5, 0.5, 1e3)
     assert m.UPDATE_RATIO_BAND == (1e-5, 1e-1) and m.UPDATE_RATIO_REFERENCE == 1e-3
     assert_page_states(
@@ -192,7 +183,7 @@ def test_what_watching_costs(run):
 
 
 def test_the_monitor_and_the_troubleshooting_guide_state_its_definitions():
-    m = monitor()
+    m = gradient_monitor
     assert m.TANH_SATURATED == 0.99 and m.SIGMOID_SATURATED == 0.01
     assert 1 - 0.99**2 < 0.02 and 0.01 * 0.99 == 0.0099  # the slopes at the thresholds
     scaler = inspect.signature(torch.amp.GradScaler).parameters

@@ -99,12 +99,12 @@ class StepRecord:
     # output statistics of every layer call, in forward order: mean, std, and
     # "saturated" (tanh, sigmoid) or "dead" (ReLU) as fractions
     activations: dict[str, dict[str, float]] = field(default_factory=dict)
-    output_grad_norm: dict[str, float] = field(default_factory=dict)  # dL/dout
-    grad_norm: dict[str, float] = field(default_factory=dict)  # per parameter
-    layer_grad_norm: dict[str, float] = field(
-        default_factory=dict
-    )  # per module
-    update_ratio: dict[str, float] = field(default_factory=dict)  # per param
+    # gradient norms: at each layer call's output, of each parameter, and of
+    # each module's own parameters together
+    output_grad_norm: dict[str, float] = field(default_factory=dict)
+    grad_norm: dict[str, float] = field(default_factory=dict)
+    layer_grad_norm: dict[str, float] = field(default_factory=dict)
+    update_ratio: dict[str, float] = field(default_factory=dict)  # per weight
     no_grad: list[str] = field(default_factory=list)  # trainable, no gradient
     not_called: list[str] = field(default_factory=list)  # skipped by forward
     nonfinite: NonFinite | None = None
@@ -151,7 +151,7 @@ class GradientMonitor:
         if layers and _is_compiled(model):
             raise ValueError(COMPILED)
         self._model = weakref.ref(model)
-        self._optimizer = weakref.ref(optimizer) if optimizer else None
+        self._optimizer = None if optimizer is None else weakref.ref(optimizer)
         self.every = every
         self.layers = layers
         self.history: list[StepRecord] = []
