@@ -41,6 +41,9 @@ def test_a_nan_after_a_few_steps_announced_by_the_update_ratio(run):
     assert all(1.3 < x["losses"][0] < 1.8 for x in low)
     assert all(len(x["losses"]) == 30 and x["losses"][-1] < 0.1 for x in low)
     # the median update-to-data ratio at step 0: about 0.1 and 0.001, 100 times apart
+    # the figure: at 2 the ratio climbs above 1, at 0.02 it falls
+    assert all(max(x["median update ratio"].values()) > 1 for x in high)
+    assert all(x["median update ratio"][28] < x["median update ratio"][0] for x in low)
     for h, lo in zip(high, low):
         a, b = h["median update ratio"][0], lo["median update ratio"][0]
         assert 0.09 < a < 0.11 and 0.0009 < b < 0.0011
@@ -75,6 +78,8 @@ def test_locating_the_nan(run):
                 "Function 'LogSoftmaxBackward0' returned nan values in its 0th output."
             )
     assert seen_forward >= 1
+    at_start = r[0]["profiles"][0]  # the figure: seed 0, every output's std at most about 1
+    assert max(stats["std"] for stats in at_start.values()) < 1.01
     assert 3.4e38 < torch.finfo(torch.float32).max < 3.5e38
     assert_page_states(
         PAGE,
@@ -107,7 +112,11 @@ def test_a_nan_from_the_loss(run):
             "no gradient reaches lstm, classifier (norm exactly 0)" in clamped["findings at step 0"]
         )
         # the logit: starts between 7 and 11, below 1 within 50 steps (about 30 to 40 here)
+        assert 6 < clamped["losses"][0] < 9  # the figure: flat lines between 6 and 9
         assert 7 < logit["losses"][0] < 11
+        below = next(i for i, v in enumerate(logit["losses"]) if v < 1)
+        after = logit["losses"][below:]
+        assert sum(v < 1 for v in after) > len(after) / 2  # mostly below 1 from then on
         assert next(i for i, v in enumerate(logit["losses"]) if v < 1) <= 45
     # sigma(20) is exactly 1 in float32: e^-20 is below half the gap above 1, 2^-24
     assert torch.sigmoid(torch.tensor(20.0)).item() == 1.0
@@ -137,6 +146,10 @@ def test_reading_the_per_layer_profile(run):
         "classifier",
         "update ratio below 1e-05 for conv1.weight: they barely move",
     ]
+    # the figure: He near 0.1, the default from below 1e-4 to about 0.1, 0.01 from below 1e-9
+    assert all(0.01 < v < 0.5 for v in he["gradient norm"])
+    assert default["gradient norm"][0] < 1e-4 and 0.05 < default["gradient norm"][-1] < 0.2
+    assert small["gradient norm"][0] < 1e-9
     span = max(small["gradient norm"]) / min(small["gradient norm"])
     assert f"{math.log10(span):.1f}" == "8.3"
     # the default init: the ReLU outputs' std shrinks by about 1/sqrt(6) = 0.41 per layer
