@@ -251,21 +251,21 @@ def test_clipping_an_lstm(run):
     def spike(x):
         return max(x["norms"]) / statistics.median(x["norms"])
 
-    assert min(spike(x) for x in free + clipped) > 4
-    assert min(spike(x) for x in clipped) > 20
+    assert min(spike(x) for x in free + clipped) > 3
+    assert min(spike(x) for x in clipped) > 10
     assert max(sum(n > 1 for n in x["norms"]) for x in clipped) < 100 / 3
     assert_page_states(
         PAGE,
         "on the task at $T = 25$ with plain SGD at learning\nrate $0.2$, 100 steps, eight seeds",
         "`clip_grad_norm_(max_norm=1)`",
-        "In every run the largest gradient norm is more\n  than 4 times the median one; in every "
-        "clipped run, all of which learn, more than 20 times",
+        "In every run the largest gradient norm is more\n  than 3 times the median one; in every "
+        "clipped run, all of which learn, more than 10 times",
         "The median final loss (the mean of the last 10 steps)\n  of the eight unclipped runs is "
         "above $0.5$",
         "Every clipped run ends below $0.05$.",
         "fewer than a third of the steps of any run",
         "every clipped run\nends below $0.05$",
-        "spikes to more than 4 times its median in every run",
+        "spikes to more than 3 times its median in every run",
     )
 
 
