@@ -105,6 +105,7 @@ def run(snippet: str, out_dir: str) -> tuple[str | None, bytes]:
     (plain bytes cross from a pool's process intact; tensors would not, once it has exited).
     """
     sys.argv = [snippet, out_dir]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(snippet)))  # as `python snippet` does
     with contextlib.redirect_stdout(io.StringIO()) as stdout:
         try:
             module = runpy.run_path(snippet, run_name="snippet")

@@ -35,6 +35,8 @@ SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
 
 
 def load_snippet(path: Path):
+    if str(path.parent) not in sys.path:  # as `python snippet.py` does: its modules beside it
+        sys.path.insert(0, str(path.parent))
     name = f"snippet_{path.parent.name}_{path.stem}".replace("-", "_")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

@@ -177,22 +177,22 @@ def test_reading_the_per_layer_profile(run):
     )
 
 
-def test_what_watching_costs(run):
-    r = run("monitor_overhead")
-    settings = defaults("monitor_overhead", "experiment")
-    assert (settings["pairs"], settings["anomalous"]) == (20, 5)
-    assert set(r) == {"Transformer", "LSTM", "CNN"}
-    for name, x in r.items():
-        assert x["every 10 steps, extra"] < 0.05, name  # the budget
-        assert x["sampled step, extra"] < 0.5, name
-        assert x["detect_anomaly, extra"] > 3 * x["every 10 steps, extra"], name
+def test_what_watching_costs_is_a_budget_the_benchmark_checks():
+    """Times differ from run to run: the page states the budget, tools/bench.py checks it."""
+    monitor_overhead = load_snippet(ROOT / "tools" / "monitor_overhead.py")
+    assert monitor_overhead.BUDGET == 0.05
     assert_page_states(
         PAGE,
         "**At $k = 10$ the monitor adds less than 5% to a step of each of the three models**",
-        "a sampled step itself costs less than half a plain step more",
-        "on each model it costs several times what the monitor sampling every 10 steps does",
-        "of 20 plain and 20 sampled steps, alternating, and of 5 steps under `detect_anomaly`",
+        "that is a budget, which `make bench` checks",
+        "medians of 20 plain and 20 sampled steps, alternating, and of 5 steps under "
+        "`detect_anomaly`",
     )
+    defaults = monitor_overhead.experiment.__defaults__
+    assert defaults[:2] == (20, 5)
+    # the code the page shows runs (what it measures is the benchmark's business)
+    results = monitor_overhead.experiment(pairs=1, anomalous=1)
+    assert set(results) == {"Transformer", "LSTM", "CNN"}
 
 
 def test_the_monitor_and_the_troubleshooting_guide_state_its_definitions():

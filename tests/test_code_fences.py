@@ -2,7 +2,8 @@
 
 pytest-codeblocks runs a fence only if its info string is exactly `python` (or sh/bash);
 ` ```py `, ` ```python title="x" ` and the like are skipped without a word. A Python fence
-must either be collected, or include a snippet (which the snippet tests run).
+must either be collected, or include a snippet (which the snippet tests run) or a tool (which its
+chapter's test runs).
 """
 
 import re
@@ -13,7 +14,7 @@ from pytest_codeblocks.main import extract_from_file
 
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 PYTHON_LIKE = re.compile(r"^(py|python|python3|pycon|ipython)\b")
-INCLUDE = re.compile(r'^--8<-- "(snippets/[^":]+\.py)(:\w+)?"$')
+INCLUDE = re.compile(r'^--8<-- "((?:snippets|tools)/[^":]+\.py)(:\w+)?"$')
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])

@@ -5,9 +5,7 @@ catches and names the faults injected into models this project did not write."""
 import ast
 import gc
 import math
-import statistics
 import sys
-import time
 import weakref
 
 import pytest
@@ -499,49 +497,6 @@ def test_plots_draw_the_profile_and_the_heat_map():
     import matplotlib.pyplot as plt
 
     plt.close("all")
-
-
-# -- overhead -------------------------------------------------------------------------------------
-
-
-def step_cpu_times(model, x, y, loss_fn, optimizer, repeats):
-    """Median thread CPU time of an unsampled and of a sampled training step, interleaved: time
-    spent by other processes on a shared machine does not count, and slow drifts cancel."""
-    monitor = GradientMonitor(model, optimizer, every=10**9)
-
-    def step():
-        start = time.thread_time()
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        monitor.step(loss)
-        return time.thread_time() - start
-
-    plain, sampled = [], []
-    with monitor:
-        step()  # step 0 (sampled) as a warm-up
-        for _ in range(repeats):
-            plain.append(step())
-            monitor.sample_next()
-            sampled.append(step())
-    return statistics.median(plain), statistics.median(sampled)
-
-
-def test_overhead_at_every_10_steps_is_within_budget():
-    """The budget: under 5% of a training step at k = 10. Measured here on a small LSTM whose step
-    is shorter than the chapter's models (so the monitor's share is larger)."""
-
-    def make():
-        return nn.Sequential(nn.LSTM(8, 64, batch_first=True), LastStep(), nn.Linear(64, 1))
-
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(32, 32, 8, generator=g), torch.randn(32, 1, generator=g)
-    model = seeded(make)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    plain, sampled = step_cpu_times(model, x, y, nn.functional.mse_loss, opt, repeats=25)
-    overhead = (sampled - plain) / (10 * plain)
-    assert overhead < 0.05 / 1.5, f"{overhead:.1%} of a step"  # the budget, with a margin
 
 
 def test_a_backward_pass_after_the_step_was_recorded_is_ignored():

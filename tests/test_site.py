@@ -26,6 +26,7 @@ SOURCES = [
     "overrides",
     "mkdocs.yml",
     "requirements.txt",
+    "tools",
     ".cache",
 ]
 LAB = "docs/labs/gradient-flow-lab.py"

@@ -1,13 +1,18 @@
 """Every snippet has the same anatomy, is shown on its page, and fails cleanly."""
 
+import ast
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, load_snippet
 from figures import run_snippet
+from snippet_runner import MODULES
 
-ALLOWED_IMPORTS = {"argparse", "math", "os", "sys", "pathlib", "torch", "numpy", "matplotlib"}
+# the standard library's few a snippet needs, the three dependencies, and the modules published
+# beside the snippets (snippet_runner.MODULES), which a reader downloads with them
+ALLOWED_IMPORTS = {"argparse", "math", "os", "sys", "pathlib", "warnings", "torch", "numpy"}
+ALLOWED_IMPORTS |= {"matplotlib"} | {name.removesuffix(".py") for name in MODULES}
 SHARED = "\n# Shared by every snippet"
 
 
@@ -29,9 +34,15 @@ def test_snippet_has_the_standard_anatomy(snippet):
     assert module.__doc__ and f"Run: python {snippet.relative_to(ROOT)}" in module.__doc__
     assert source.count("# --8<-- [start:core]") == 1 and source.count("# --8<-- [end:core]") == 1
     imports = {
-        line.split()[1].split(".")[0]
-        for line in source.splitlines()
-        if line.startswith(("import ", "from "))
+        name.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
     }
     assert imports <= ALLOWED_IMPORTS, imports
     # one shared part for all: a copied snippet stays self-contained, and all behave the same

@@ -32,6 +32,8 @@ Budgets (exit status 1 if any fails):
                                              the hook really runs snippets in parallel;
   a chapter page <= 400 KiB and a lab page <= 500 KiB, gzip-compressed (HTML, scripts,
                     stylesheets, images; fonts aside);
+  gradient_monitor.py's overhead at k = 10 <= 5 % of a training step, on each of chapter 11's
+                    three models (tools/monitor_overhead.py: median CPU time);
   tests <= 120 s, and the suite passes.
 """
 
@@ -265,6 +267,12 @@ def main() -> int:
         if kind:
             limit = PAGE_BUDGET_KIB[kind]
             budgets.append((f"{name} gzip <= {limit} KiB", gzip_bytes / 1024, limit))
+    print("\ngradient_monitor's overhead at k = 10 (chapter 11), median CPU time per step:")
+    import monitor_overhead  # beside this file; imports torch, with the build's numerics set
+
+    for model, r in monitor_overhead.main().items():
+        extra = 100 * r["every 10 steps, extra"]
+        budgets.append((f"monitor overhead, {model} <= 5 %", extra, 100 * monitor_overhead.BUDGET))
     if not args.skip_tests:
         budgets.append((f"tests <= {TEST_BUDGET_S:.0f} s", tests, TEST_BUDGET_S))
     width = max(len(name) for name, _, _ in budgets)

@@ -100,10 +100,10 @@ def plot(r):
         depths,
         [c * math.sqrt(L) for L in depths],
         "k:",
-        label=r"$\propto \sqrt{L}$",
+        label="∝ √L",  # plain text: mathtext draws the radical small,
     )
     top.set_xlabel(f"layer l (of {r['profile depth']})")
-    top.set_ylabel(r"$\|\partial \mathcal{L} / \partial W_2^{(l)}\|$")
+    top.set_ylabel(r"layer $l$'s $\|\partial \mathcal{L} / \partial W_2\|$")
     top.set_ylim(0, None)
     top.set_xticks([1, 4, 8, 12])
     top.legend(loc="lower left")

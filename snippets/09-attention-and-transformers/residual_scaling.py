@@ -115,15 +115,13 @@ def plot(r):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 5.8), sharex=True)
     L = r["L"]
     for name, style in zip(VARIANTS, ("-", "--")):
-        label = (
-            "Pre-LN" if name == "Pre-LN" else r"Pre-LN, $\times 1/\sqrt{2L}$"
-        )
+        label = "Pre-LN" if name == "Pre-LN" else "Pre-LN, × 1/√(2L)"
         top.plot(range(L + 1), r[name]["mean square"], style, label=label)
         bottom.plot(range(1, L + 1), r[name]["||dL/dW_2||"], style, label=label)
     top.set_ylabel(r"mean square of $x_l$")
     top.set_ylim(0, None)
     top.legend(loc="upper left")
-    bottom.set_ylabel(r"$\|\partial \mathcal{L} / \partial W_2^{(l)}\|$")
+    bottom.set_ylabel(r"layer $l$'s $\|\partial \mathcal{L} / \partial W_2\|$")
     bottom.set_ylim(0, None)
     bottom.set_xlabel(f"layer l (of {L})")
     for ax in (top, bottom):

@@ -1,4 +1,4 @@
-"""What watching costs: the monitor's overhead, and detect_anomaly's.
+"""What watching costs: the monitor's overhead, and detect_anomaly's (``make bench``).
 
 The chapter's three models (nn.TransformerEncoder, nn.LSTM and the plain CNN of
 nan_at_high_lr.py, nan_from_the_loss.py and layer_profile.py) take training
@@ -8,23 +8,23 @@ torch.autograd.detect_anomaly(). Each kind's time is the median over the
 repeats of the thread's CPU time, so that other processes on a shared machine
 do not count, and alternating makes slow drifts cancel. Sampling every k steps
 costs (sampled - plain) / k per step: under 5% of a plain step at k = 10 on all
-three.
+three, a budget tools/bench.py checks. A time measurement differs from run to run, so this is
+a benchmark, not a snippet: no figure, and no test that times anything.
 
-Run: python snippets/11-diagnosing-gradient-problems/monitor_overhead.py [OUT_DIR]
+Run: python tools/monitor_overhead.py
 """
 
-import argparse
 import math
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
-from gradient_monitor import GradientMonitor
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "snippets/11-diagnosing-gradient-problems"))
+from gradient_monitor import GradientMonitor  # noqa: E402
 
 
 class LastStep(nn.Module):
@@ -86,9 +86,7 @@ def cnn(g, depth=8, channels=16):
     layers = [nn.Conv2d(3, channels, 3, padding=1), nn.ReLU()]
     for _ in range(depth - 1):
         layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
-    model = nn.Sequential(
-        *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 4)
-    )
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 4))
     default_init(model, g)
     for m in model:
         if isinstance(m, nn.Conv2d):
@@ -160,40 +158,16 @@ def experiment(pairs=20, anomalous=5, seed=0):
             "seconds per step": t,
             "sampled step, extra": extra,
             "every 10 steps, extra": extra / 10,
-            "detect_anomaly, extra": (t["detect_anomaly"] - t["plain"])
-            / t["plain"],
+            "detect_anomaly, extra": (t["detect_anomaly"] - t["plain"]) / t["plain"],
         }
     return results
 
 
-BARS = {
-    "every 10 steps, extra": "monitor, every 10 steps",
-    "sampled step, extra": "monitor, every step",
-    "detect_anomaly, extra": "detect_anomaly",
-}
+BUDGET = 0.05  # of a plain step, at k = 10 (issue: the monitor's overhead budget)
 
 
-def plot(results):
-    fig, ax = plt.subplots(figsize=(4.2, 4.4))
-    names = list(results)
-    height = 0.8 / len(BARS)
-    for i, (key, label) in enumerate(BARS.items()):
-        ys = [j + (i - 1) * height for j in range(len(names))]
-        values = [100 * results[n][key] for n in names]
-        ax.barh(ys, values, height, color=f"C{i}", label=label)
-    ax.axvline(5, color="grey", ls="--")
-    ax.text(5.5, -0.62, "5%", color="grey", va="center")
-    ax.set_xscale("log")
-    ax.set_xlim(0.3, 3000)
-    ax.set_ylim(len(names) - 0.5, -0.8)  # first model on top, room for "5%"
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("extra time per step, % of a\nplain step (log scale)")
-    fig.legend(loc="lower center", frameon=False)
-    fig.tight_layout(rect=(0, 0.17, 1, 1))
-    return fig
-
-
-def main(out_dir: Path) -> dict:
+def main() -> dict:
+    """Print each model's step time and overheads; return them (tools/bench.py checks BUDGET)."""
     results = experiment()
     for name, r in results.items():
         plain = r["seconds per step"]["plain"]
@@ -203,68 +177,8 @@ def main(out_dir: Path) -> dict:
             f"{r['every 10 steps, extra']:.1%}, detect_anomaly "
             f"{r['detect_anomaly, extra']:.0%}"
         )
-    save(plot(results), out_dir / f"{Path(__file__).stem}.svg")
     return results
 
 
-# Shared by every snippet, so that a copied file runs alone (tests/test_snippets.py keeps
-# this part identical everywhere): the PyTorch it needs, the figure style, the command line.
-MIN_TORCH = "2.13"  # the release the pages are built and tested with
-# 4.2 inches wide and 12-point text: readable at a phone's width (shown 358 px wide, text of
-# at least 9 px, super- and subscripts included) and on a desktop (at least 11 px).
-STYLE = {
-    "figure.figsize": (4.2, 3.0),
-    "font.size": 12,
-    "axes.titlesize": 12,
-    "axes.labelsize": 12,
-    "xtick.labelsize": 12,
-    "ytick.labelsize": 12,
-    "legend.fontsize": 12,
-    "figure.titlesize": 12,
-    "svg.hashsalt": "vanishing-gradients",  # with Date=None: byte-identical SVGs
-}
-plt.rcParams.update(STYLE)
-
-
-def save(fig, path):
-    """Write a byte-reproducible SVG and say where, or exit with a one-line error."""
-    try:
-        fig.savefig(
-            path, metadata={"Date": None}, transparent=True, bbox_inches="tight"
-        )
-    except OSError as err:
-        sys.exit(f"error: cannot write {path}: {err.strerror}")
-    finally:
-        plt.close(fig)
-    print(f"wrote {path}")
-
-
-def command_line() -> Path:
-    """OUT_DIR from the command line, checked before any work is done."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "out_dir",
-        nargs="?",
-        type=Path,
-        default=Path("."),
-        metavar="OUT_DIR",
-        help="folder for the figure, created if needed (default: this folder)",
-    )
-    out_dir = parser.parse_args().out_dir
-    if torch.__version__ < MIN_TORCH:
-        parser.exit(
-            1, f"error: needs PyTorch {MIN_TORCH}+, not {torch.__version__}\n"
-        )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        parser.exit(1, f"error: {out_dir} is a file, not a folder\n")
-    except OSError as err:
-        parser.exit(1, f"error: cannot create {out_dir}: {err.strerror}\n")
-    if not os.access(out_dir, os.W_OK):
-        parser.exit(1, f"error: cannot write to {out_dir}\n")
-    return out_dir
-
-
 if __name__ == "__main__":
-    main(command_line())
+    main()
