@@ -87,6 +87,23 @@ def on_page_content(content: str, page, config, files) -> str:
     return content
 
 
+TOC_MATH = re.compile(r"\\\((.*?)\\\)", re.S)  # a heading's math, as the table of contents has it
+
+
+def on_page_context(context, page, config, nav):
+    """Headings' math in the table of contents, which arithmatex leaves as raw \\(...\\)."""
+
+    def visit(items):
+        for item in items:
+            item.title = TOC_MATH.sub(
+                lambda m: typeset(html.unescape(m[1]), False, page), item.title
+            )
+            visit(item.children)
+
+    visit(page.toc)
+    return context
+
+
 def on_post_build(config):
     global cache
     cache = {key: cache[key] for key in used}  # formulas no page uses any more are dropped
