@@ -590,7 +590,7 @@
           const f32 = s.logMax.findIndex((v) => v > Math.log10(3.4e38)) + 1;
           const also = f32 && f32 < s.overflowForward
             ? ` (in float32, whose largest number is 3.4 × 10^{38}, already at layer ${f32})` : "";
-          return `Overflow: the activations pass 10^{300} at layer ${s.overflowForward}, at the edge of float64's range, so the loss or its gradients become inf or NaN and training fails at the first step${also}.`;
+          return `Overflow: the activations pass 10^{300} at layer ${s.overflowForward}, at the edge of float64's range, so training would meet inf and NaN from its first step${also}.`;
         }
         return `Overflow: on its way back the gradient passes 10^{300} at layer ${s.overflowBackward || s.logGrad.findIndex((g) => g > 300) + 1}, so every layer below gets inf or NaN.`;
       }
