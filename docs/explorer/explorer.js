@@ -773,12 +773,12 @@
     const q = new URLSearchParams();
     q.set("act", c.act);
     q.set("init", c.init);
-    if (c.init === "gaussian") q.set("gain", String(round3(c.gain)));
+    if (c.init === "gaussian") q.set("gain", String(c.gain));
     q.set("depth", c.depth);
     q.set("width", c.width);
     q.set("norm", { none: "none", batchnorm: "bn", layernorm: "ln" }[c.norm]);
     q.set("res", c.res ? "1" : "0");
-    if (c.res) q.set("alpha", String(round3(c.alpha)));
+    if (c.res) q.set("alpha", String(c.alpha));
     if (c.seed) q.set("seed", c.seed);
     return `?${q}`;
   }
@@ -801,40 +801,36 @@
     };
     let job = 0, last = null;
 
-    function set(c) {
-      ctl.depth.value = ctl.depthN.value = c.depth;
+    // The number boxes hold the values; each slider shows its box's value (gain and branch
+    // scale on a log scale) and, when moved, writes it there to three digits.
+    function set(c, source) {
+      ctl.depthN.value = c.depth;
       ctl.width.value = c.width;
       ctl.act.value = c.act;
       ctl.init.value = c.init;
-      ctl.gain.value = Math.log10(c.gain).toFixed(2);
-      ctl.gainN.value = round3(c.gain);
+      ctl.gainN.value = c.gain;
       ctl.norm.value = c.norm;
       ctl.res.checked = c.res;
-      ctl.alpha.value = Math.log10(c.alpha).toFixed(2);
-      ctl.alphaN.value = round3(c.alpha);
+      ctl.alphaN.value = c.alpha;
       ctl.seed.value = c.seed;
-      enable(c);
-    }
-
-    function enable(c) {
+      if (source !== ctl.depth) ctl.depth.value = c.depth; // not under the reader's finger
+      if (source !== ctl.gain) ctl.gain.value = Math.log10(c.gain);
+      if (source !== ctl.alpha) ctl.alpha.value = Math.log10(c.alpha);
       for (const e of [ctl.gain, ctl.gainN]) e.disabled = c.init !== "gaussian";
       for (const e of [ctl.alpha, ctl.alphaN]) e.disabled = !c.res;
     }
 
-    // the configuration the controls show; `source` says which of a pair moved
+    // the configuration the controls show, after `source` changed
     function read(source) {
-      if (source === ctl.depthN) ctl.depth.value = ctl.depthN.value;
-      if (source === ctl.gainN && Number(ctl.gainN.value) > 0) ctl.gain.value = Math.log10(Number(ctl.gainN.value));
-      if (source === ctl.alphaN && Number(ctl.alphaN.value) > 0) ctl.alpha.value = Math.log10(Number(ctl.alphaN.value));
+      if (source === ctl.depth) ctl.depthN.value = ctl.depth.value;
+      if (source === ctl.gain) ctl.gainN.value = round3(Math.pow(10, Number(ctl.gain.value)));
+      if (source === ctl.alpha) ctl.alphaN.value = round3(Math.pow(10, Number(ctl.alpha.value)));
       const c = parse(new URLSearchParams({
-        depth: ctl.depth.value, width: ctl.width.value, act: ctl.act.value, init: ctl.init.value,
-        gain: Math.pow(10, Number(ctl.gain.value)), norm: ctl.norm.value, res: ctl.res.checked ? "1" : "0",
-        alpha: Math.pow(10, Number(ctl.alpha.value)), seed: ctl.seed.value,
+        depth: ctl.depthN.value, width: ctl.width.value, act: ctl.act.value, init: ctl.init.value,
+        gain: ctl.gainN.value, norm: ctl.norm.value, res: ctl.res.checked ? "1" : "0",
+        alpha: ctl.alphaN.value, seed: ctl.seed.value,
       }).toString());
-      if (source !== ctl.depthN) ctl.depthN.value = c.depth;
-      if (source !== ctl.gainN) ctl.gainN.value = round3(c.gain);
-      if (source !== ctl.alphaN) ctl.alphaN.value = round3(c.alpha);
-      enable(c);
+      set(c, source); // what parse() clamped or replaced shows as it is used
       return c;
     }
 
