@@ -315,6 +315,7 @@ def test_why_it_computes_in_the_page():
         * (1 + steps("gfe-alpha"))
     )
     assert f"{settings:.1e}" == "1.3e+09"
+    assert steps("gfe-seed") == 10_000
 
     def work(n, L, B=BATCH):  # forward, backward to layer 2, and ||dL/dW|| for each layer
         norm = B * n * n if n <= 2 * B else 2 * B * B * n  # directly, or from Gram matrices
