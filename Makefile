@@ -14,7 +14,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 endif
 TORCH_PIN := $(shell grep '^torch==' requirements.txt)
 
-.PHONY: serve build test test-portable test-a11y bench clean
+.PHONY: serve build test test-browser test-portable test-a11y bench clean
 
 serve: $(VENV)/.installed ## live-reloading site on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -27,11 +27,14 @@ test: $(VENV)/.installed ## tests, code blocks, snippets, notebooks and the stri
 
 # Each snippet runs once per change, for the build and the tests alike; test-portable also runs
 # each a second time, to check that it redraws its figure byte for byte.
+test-browser: $(VENV)/.installed ## the built site in Chromium: figure text, requests, explorer
+	$(BIN)/pytest -m 'browser and not a11y'
+
 test-portable: $(VENV)/.installed ## the same with other kernels, and every figure redrawn
 	NUMERICS=portable $(BIN)/pytest -m 'not a11y'
 
 test-a11y: $(VENV)/.installed ## accessibility audit (axe-core in Chromium) of every page
-	$(BIN)/pytest -m a11y tests/test_browser.py
+	$(BIN)/pytest -m a11y
 
 bench: $(VENV)/.installed ## build and test timings, page weights
 	$(BIN)/python tools/bench.py

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import re
 from pathlib import Path
@@ -59,43 +60,42 @@ def cached(root: Path, lab: Path) -> Path:
 
 
 async def execute(root: Path, lab: Path):
-    """Execute ``lab`` into the cache unless it is there. A lock per lab makes whichever of
-    build and tests asks first run it, and the other wait and read the cache."""
-    path = cached(root, lab)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path.parent / f"{lab.stem}.lock", thread_local=False)
-    await asyncio.to_thread(lock.acquire)
+    notebook = jupytext.read(lab)
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": lab.parent}}
+    )
     try:
-        if path.exists():
-            return
-        notebook = jupytext.read(lab)
-        client = NotebookClient(
-            notebook,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": lab.parent}},
-        )
-        try:
-            await client.async_execute()
-        except CellExecutionError as error:
-            raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
-        for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
-            stale.unlink()
-        nbformat.write(notebook, path)
-    finally:
-        lock.release()
+        await client.async_execute()
+    except CellExecutionError as error:
+        raise PluginError(f"{lab.relative_to(root)} failed:\n{error}") from None
+    path = cached(root, lab)
+    for stale in path.parent.glob(f"{lab.stem}-*.ipynb"):
+        stale.unlink()
+    nbformat.write(notebook, path)
 
 
 def executed(root: Path, *labs: Path) -> list[Path]:
     """The executed notebooks of ``labs``, all cells, from the cache or run now: each in its
-    own kernel, all at once (a lab computes on one thread)."""
+    own kernel, all at once (a lab computes on one thread).
 
-    async def run_all():
-        await asyncio.gather(*(execute(root, lab) for lab in labs))
+    A lock per lab, taken in the same order by everyone, makes whichever of build and tests
+    asks first run it, and the other wait and read the cache.
+    """
+    paths = [cached(root, lab) for lab in labs]
+    if all(path.exists() for path in paths):
+        return paths
 
-    if not all(cached(root, lab).exists() for lab in labs):
-        asyncio.run(run_all())
-    return [cached(root, lab) for lab in labs]
+    async def run_all(todo):
+        await asyncio.gather(*(execute(root, lab) for lab in todo))
+
+    with contextlib.ExitStack() as held:
+        for lab, path in sorted(zip(labs, paths)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            held.enter_context(FileLock(path.parent / f"{lab.stem}.lock"))
+        todo = [lab for lab, path in zip(labs, paths) if not path.exists()]
+        if todo:
+            asyncio.run(run_all(todo))
+    return paths
 
 
 @event_priority(100)  # before mkdocs-jupyter, which renders the notebooks this adds

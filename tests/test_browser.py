@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make test
+
 # Smallest text a reader should have to read, in CSS pixels, by viewport width.
 MIN_TEXT_PX = {390: 9.0, 1280: 11.0}
 BROWSERS = [

@@ -19,6 +19,8 @@ from conftest import ROOT, assert_page_states, page
 from test_browser import AXE, browser, served  # noqa: F401 (fixtures)
 from torch import nn
 
+pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make test
+
 PAGE = page("explorer")
 JS = ROOT / "docs" / "explorer" / "explorer.js"
 F64 = torch.float64
