@@ -16,6 +16,7 @@ import nbformat
 import pytest
 import snippet_runner
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, TEST_REPO_URL, SnippetRun, mkdocs_build
+from figures import find_modules
 
 from notebooks import TEST_TAG, colab_notebook, find_labs
 
@@ -56,6 +57,15 @@ def test_every_page_links_the_repository_and_every_lab_opens_in_colab(site):
         colab = repo.replace("https://github.com/", "https://colab.research.google.com/github/")
         html = (site / "labs" / path.stem / "index.html").read_text(encoding="utf-8")
         assert f'href="{colab}/blob/main/notebooks/{path.stem}.ipynb"' in html
+
+
+def test_modules_the_snippets_import_are_published_beside_their_page(site):
+    for module in find_modules(ROOT):
+        chapter = module.parent.name
+        assert (site / chapter / module.name).read_bytes() == module.read_bytes()
+        html = (site / chapter / "index.html").read_text(encoding="utf-8")
+        links = re.findall(rf'<a [^>]*href="{re.escape(module.name)}"[^>]*>', html)
+        assert any("download" in link for link in links), f"{chapter} offers no {module.name}"
 
 
 def test_lab_figures_are_files_each_sent_once(site):
