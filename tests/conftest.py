@@ -2,6 +2,7 @@
 
 import difflib
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -42,6 +43,17 @@ def load_snippet(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def snippet_module(chapter: str, name: str):
+    """snippets/<chapter>/<name>.py as a module: its functions, to call with other arguments."""
+    return load_snippet(ROOT / "snippets" / chapter / f"{name}.py")
+
+
+def snippet_defaults(chapter: str, name: str, function: str) -> dict:
+    """The default arguments of a snippet's function: the settings its page states."""
+    parameters = inspect.signature(getattr(snippet_module(chapter, name), function)).parameters
+    return {p.name: p.default for p in parameters.values()}
 
 
 @pytest.fixture(scope="session")

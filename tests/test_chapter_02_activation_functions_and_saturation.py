@@ -1,11 +1,12 @@
 """The numbers that chapter 2 states, recomputed by its snippets."""
 
+import functools
 import inspect
 import math
 
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import assert_page_states, latex_sci, page, snippet_module
 from torch import nn
 
 CHAPTER = "02-activation-functions-and-saturation"
@@ -18,8 +19,7 @@ SLOPE_AT_MINUS_3, MIN_SLOPE, MAX_SLOPE = "f'(-3)", "min f'", "max f'"
 SELU_GAIN = "calculate_gain('selu') = 3/4"
 
 
-def snippet(name):
-    return load_snippet(ROOT / "snippets" / CHAPTER / f"{name}.py")
+snippet = functools.partial(snippet_module, CHAPTER)
 
 
 def pct(fraction):

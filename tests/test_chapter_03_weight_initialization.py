@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import ROOT, assert_page_states, latex_sci, page, snippet_module
 from torch import nn
 
 CHAPTER = "03-weight-initialization"
@@ -372,7 +372,7 @@ def test_fan_out_ignores_groups():
 
 
 def lsuv_module():
-    return load_snippet(ROOT / "snippets" / CHAPTER / "lsuv.py")
+    return snippet_module(CHAPTER, "lsuv")
 
 
 def test_lsuv_leaves_buffers_and_modes_as_it_found_them():

@@ -1,12 +1,12 @@
 """The numbers that chapter 5 states, recomputed by its snippets."""
 
-import inspect
+import functools
 import math
 import statistics
 
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import assert_page_states, latex_sci, page, snippet_defaults, snippet_module
 
 CHAPTER = "05-skip-connections"
 PAGE = page(CHAPTER)
@@ -16,11 +16,7 @@ def g3(x):
     return f"${x:.3g}$"
 
 
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
 def test_one_block_jacobian(run):
@@ -234,7 +230,7 @@ def test_zero_initialized_branches(run):
 def test_which_deep_networks_train(run):
     r = run("trainability")
     settings = defaults("trainability", "train")
-    module = load_snippet(ROOT / "snippets" / CHAPTER / "trainability.py")
+    module = snippet_module(CHAPTER, "trainability")
     lr, small_lr = settings["lrs"]
     assert (lr, small_lr) == (0.1, 0.001) and lr / small_lr == pytest.approx(100)
     assert list(r["losses"]) == [lr, small_lr]

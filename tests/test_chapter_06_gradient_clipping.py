@@ -1,23 +1,26 @@
 """The numbers that chapter 6 states, recomputed by its snippets."""
 
+import functools
 import inspect
 import math
 
 import pytest
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import (
+    assert_page_states,
+    latex_sci,
+    page,
+    snippet_defaults,
+    snippet_module,
+)
 
 CHAPTER = "06-gradient-clipping"
 PAGE = page(CHAPTER)
 
 
-def module(snippet):
-    return load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
+module = functools.partial(snippet_module, CHAPTER)
 
 
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    parameters = inspect.signature(getattr(module(snippet), function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
 def finite_steps(losses):

@@ -1,25 +1,27 @@
 """The numbers that chapter 7 states, recomputed by its snippets."""
 
+import functools
 import inspect
 import math
 
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import (
+    assert_page_states,
+    latex_sci,
+    page,
+    snippet_defaults,
+    snippet_module,
+)
 
 CHAPTER = "07-optimizers-and-precision"
 PAGE = page(CHAPTER)
 
 
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
-def module(snippet):
-    return load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
+module = functools.partial(snippet_module, CHAPTER)
 
 
 def test_sgd_vs_adam(run):

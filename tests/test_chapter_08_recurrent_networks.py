@@ -1,12 +1,19 @@
 """The numbers that chapter 8 states, recomputed by its snippets."""
 
+import functools
 import inspect
 import math
 import statistics
 
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import (
+    assert_page_states,
+    latex_sci,
+    page,
+    snippet_defaults,
+    snippet_module,
+)
 
 CHAPTER = "08-recurrent-networks"
 PAGE = page(CHAPTER)
@@ -21,11 +28,7 @@ def sigmoid(x):
     return 1 / (1 + math.exp(-x))
 
 
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
 def final(losses):
@@ -78,7 +81,7 @@ def test_the_page_checks_pytorchs_rnn_convention():
 
 def test_the_gradient_against_the_sequence_length(run):
     r = run("gradient_vs_length")
-    module = load_snippet(ROOT / "snippets" / CHAPTER / "gradient_vs_length.py")
+    module = snippet_module(CHAPTER, "gradient_vs_length")
     assert module.SCALES == (0.5, 1.0, 2.0, 4.0)
     assert r["lengths"][0] == 1 and r["lengths"][-1] == 100
     assert defaults("gradient_vs_length", "scaled_rnn") == {
@@ -131,7 +134,7 @@ def test_the_gradient_against_the_sequence_length(run):
 
 def test_the_lstm_gradient_against_the_sequence_length(run):
     r = run("lstm_gradient_vs_length")
-    module = load_snippet(ROOT / "snippets" / CHAPTER / "lstm_gradient_vs_length.py")
+    module = snippet_module(CHAPTER, "lstm_gradient_vs_length")
     assert module.VARIANTS == {
         "LSTM, default": (None, 1.0),
         "LSTM, b_f = 1": (1.0, 1.0),

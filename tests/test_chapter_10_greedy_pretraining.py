@@ -1,21 +1,17 @@
 """The numbers that chapter 10 states, recomputed by its snippets."""
 
-import inspect
+import functools
 import math
 import statistics
 
 import pytest
-from conftest import ROOT, assert_page_states, latex_sci, load_snippet, page
+from conftest import ROOT, assert_page_states, latex_sci, page, snippet_defaults
 
 CHAPTER = "10-greedy-pretraining"
 PAGE = page(CHAPTER)
 
 
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(ROOT / "snippets" / CHAPTER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
 def mantissa_range(values):

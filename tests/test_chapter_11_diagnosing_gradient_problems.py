@@ -1,12 +1,13 @@
 """The numbers that chapter 11 states, recomputed by its snippets."""
 
+import functools
 import inspect
 import math
 import re
 import sys
 
 import torch
-from conftest import ROOT, assert_page_states, load_snippet, page
+from conftest import ROOT, assert_page_states, load_snippet, page, snippet_defaults
 
 CHAPTER = "11-diagnosing-gradient-problems"
 PAGE = page(CHAPTER)
@@ -14,12 +15,7 @@ FOLDER = ROOT / "snippets" / CHAPTER
 sys.path.insert(0, str(FOLDER))  # the snippets import gradient_monitor from their folder
 import gradient_monitor  # noqa: E402
 
-
-def defaults(snippet, function):
-    """The default arguments of a snippet's function: the settings the page states."""
-    module = load_snippet(FOLDER / f"{snippet}.py")
-    parameters = inspect.signature(getattr(module, function)).parameters
-    return {name: p.default for name, p in parameters.items()}
+defaults = functools.partial(snippet_defaults, CHAPTER)
 
 
 def first_nan(losses):
