@@ -15,6 +15,7 @@ Run: python tools/monitor_overhead.py
 """
 
 import math
+import statistics
 import sys
 import time
 import warnings
@@ -103,10 +104,6 @@ MODELS = {  # name: (model and batch, loss, learning rate)
 }
 
 
-def median(values):
-    return sorted(values)[len(values) // 2]
-
-
 # --8<-- [start:core]
 def step_times(train_step, monitor, pairs, anomalous):  # median CPU seconds
     times = {"plain": [], "sampled": [], "detect_anomaly": []}
@@ -123,7 +120,7 @@ def step_times(train_step, monitor, pairs, anomalous):  # median CPU seconds
     with torch.autograd.detect_anomaly():  # apart: it slows what follows
         for _ in range(anomalous):
             timed("detect_anomaly")
-    return {kind: median(t) for kind, t in times.items()}
+    return {kind: statistics.median_high(t) for kind, t in times.items()}
 
 
 # --8<-- [end:core]
