@@ -25,6 +25,7 @@ from pathlib import Path
 import snippet_runner  # beside this file: mkdocs puts a hook's folder on sys.path to load it
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
+from snippet_runner import find_modules, find_snippets
 
 snippet_runner.fix_numerics()  # every snippet this build runs inherits them
 
@@ -36,16 +37,6 @@ def run_snippet(snippet: Path, out_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(snippet), str(out_dir)], capture_output=True, text=True
     )
-
-
-def find_snippets(root: Path) -> list[Path]:
-    files = (root / "snippets").glob("*/*.py")
-    return sorted(p for p in files if p.name not in snippet_runner.MODULES)
-
-
-def find_modules(root: Path) -> list[Path]:
-    files = (root / "snippets").glob("*/*.py")
-    return sorted(p for p in files if p.name in snippet_runner.MODULES)
 
 
 def draw(root: Path, snippets: list[Path]) -> list[str]:

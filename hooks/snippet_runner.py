@@ -64,12 +64,24 @@ def numerics() -> tuple[str, dict[str, str]]:
     return name, PROFILES[name]
 
 
+def find_snippets(root: Path) -> list[Path]:
+    files = (root / "snippets").glob("*/*.py")
+    return sorted(p for p in files if p.name not in MODULES)
+
+
+def find_modules(root: Path) -> list[Path]:
+    files = (root / "snippets").glob("*/*.py")
+    return sorted(p for p in files if p.name in MODULES)
+
+
 def cache_key(root: Path, source: Path) -> str:
     """What a cached result of running ``source`` depends on: its bytes, those of the modules
-    beside it that it may import, the pinned requirements and the numerics profile."""
+    it may import (a snippet: those beside it; a lab: all of them), the pinned requirements
+    and the numerics profile."""
     digest = hashlib.sha256(source.read_bytes())
-    for module in sorted(source.parent.glob("*.py")):
-        if module.name in MODULES and module != source:
+    beside = source.parent == root / "snippets" / source.parent.name
+    for module in find_modules(root):
+        if module.parent == source.parent or not beside:
             digest.update(module.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
     digest.update(repr(numerics()).encode())

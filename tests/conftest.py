@@ -25,12 +25,11 @@ PROFILE = snippet_runner.numerics()[0]
 import jupytext  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
-from figures import find_snippets  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
 from notebooks import TEST_TAG, executed  # noqa: E402
 
-SNIPPETS = find_snippets(ROOT)
+SNIPPETS = snippet_runner.find_snippets(ROOT)
 TEST_REPO_URL = "https://github.com/example/vanishing-gradients"  # unless REPO_URL is set
 SNIPPET_IDS = [str(s.relative_to(ROOT)) for s in SNIPPETS]
 

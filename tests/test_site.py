@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import snippet_runner
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, TEST_REPO_URL, SnippetRun, mkdocs_build
-from figures import find_modules
+from snippet_runner import find_modules
 
 from notebooks import TEST_TAG, colab_notebook, find_labs
 

@@ -53,7 +53,8 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))
-from figures import find_snippets, run_snippet  # noqa: E402  (the build's own code)
+from figures import run_snippet  # noqa: E402  (the build's own code)
+from snippet_runner import find_snippets  # noqa: E402
 
 TEST_BUDGET_S = 120.0
 PAGE_BUDGET_KIB = {"chapter": 400, "lab": 500}  # gzip transfer, fonts excluded

@@ -465,8 +465,12 @@ class GradientMonitor:
         record = record or self._last()
         loss = "" if record.loss is None else f", loss {record.loss:.4g}"
         lines = [f"step {record.step}{loss}"]
-        lines.append(f"{'layer':28s} {'grad norm':>9s} {'update':>8s}  output")
-        for name in record.rows():
+        rows = record.rows()
+        width = max(map(len, ["layer", *rows]))
+        lines.append(
+            f"{'layer':{width}s} {'grad norm':>9s} {'update':>8s}  output"
+        )
+        for name in rows:
             grad = record.layer_grad_norm.get(name)
             ratios = [
                 v
@@ -477,7 +481,7 @@ class GradientMonitor:
             stats = record.activations.get(name, {})
             cols = ", ".join(f"{k} {v:.3g}" for k, v in stats.items())
             lines.append(
-                f"{name:28s} {_fmt(grad):>9s} {_fmt(ratio):>8s}  {cols}"
+                f"{name:{width}s} {_fmt(grad):>9s} {_fmt(ratio):>8s}  {cols}"
             )
         if record.not_called:
             skipped = ", ".join(record.not_called)
