@@ -11,6 +11,7 @@ build keeps only the formulas it used.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import html
 import json
@@ -43,6 +44,9 @@ def on_config(config):
     katex_digest = hashlib.sha256(script).hexdigest()[:16]
     if katex is None:
         katex = MiniRacer()
+        # Closed while its threads still run: left to the interpreter's final garbage
+        # collection, its destructor can wait forever for them (seen after a failed build).
+        atexit.register(katex.close)
         katex.eval(script.decode("utf-8"))
     cache_file = root / CACHE
     if not cache and cache_file.exists():

@@ -330,8 +330,27 @@ for finding in tidied_monitor.findings(tidied_monitor.history[0]):
     print(textwrap.fill(finding, 77))
 
 # %% [markdown]
-# The update ratios name the first layers: their weights barely move, by a
-# few millionths per step. `nn.Linear`'s default draws from
+# The heat maps show the update ratios of every sampled step, for the
+# healthy run and for the tidied one, on the same colour scale. The healthy
+# run's ratios fall after step 100 too, because its loss has fallen: a
+# small ratio is an alarm only while the loss is not moving.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+for ax, (name, run) in zip(axes, (("He init", fixed_monitor),
+                                  ("nn.Linear's default", tidied_monitor))):
+    run.plot_heatmap("update_ratio", ax=ax)
+    ax.images[0].set_clim(-7, -2)  # log10 of the ratio, both panels alike
+    ax.set_title(f"Update ratios, {name}")
+axes[0].set_ylabel("weight")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The update ratios name the first layers: their weights barely move. At
+# step 0 they change by a few millionths of their size; momentum then builds
+# the steps up to a few hundred-thousandths, still tens of times less than
+# in the healthy run's first steps. `nn.Linear`'s default draws from
 # $U(-1/\sqrt{n_{in}}, 1/\sqrt{n_{in}})$, a variance of $1/(3 n_{in})$: a
 # sixth of what a ReLU layer needs to keep the signal's scale ($2/n_{in}$).
 # So the signal's standard deviation shrinks by a factor of about
@@ -376,6 +395,10 @@ tidied_net = make_net("default")
 with torch.no_grad():  # the last hidden layer's input, before its ReLU
     before_relu = tidied_net[: 2 * DEPTH - 1](images0[:BATCH])
 spread = before_relu.std(dim=0).max().item()  # across examples, per unit
+first_layer = {  # the first weight's update ratio at every sampled step
+    name: [(r.step, r.update_ratio["0.weight"]) for r in run.history]
+    for name, run in (("fixed", fixed_monitor), ("tidied", tidied_monitor))
+}
 bias = tidied_net[2 * DEPTH - 2].bias.abs().median().item()
 print("LAB-NUMBERS " + json.dumps({
     "settings": dict(depth=DEPTH, width=WIDTH, lr=LR, batch=BATCH,
@@ -394,6 +417,7 @@ print("LAB-NUMBERS " + json.dumps({
         "tidied": tidied_monitor.findings(tidied_monitor.history[0]),
     },
     "last_hidden": {"spread": spread, "bias": bias},
+    "first_layer": first_layer,
     "dead": {k: v.get("dead") for k, v in
              tidied_monitor.history[0].activations.items()},
 }))
