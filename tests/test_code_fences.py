@@ -2,8 +2,9 @@
 
 pytest-codeblocks runs a fence only if its info string is exactly `python` (or sh/bash);
 ` ```py `, ` ```python title="x" ` and the like are skipped without a word. A Python fence
-must either be collected, or include a snippet (which the snippet tests run) or a tool (which its
-chapter's test runs).
+must either be collected, or include a section of a snippet (which the snippet tests run) or a
+tool (which its chapter's test runs). A whole snippet is included as ` ```text `: highlighted,
+it would weigh a thousand elements or more on the page (see the authoring guide).
 """
 
 import re
@@ -32,6 +33,9 @@ def test_every_python_fence_is_run(page):
         )
         for match in includes:
             assert (ROOT / match.group(1)).exists(), f"{where}: no such snippet {match.group(1)}"
+            assert match.group(1).startswith("tools/") or match.group(2), (
+                f"{where}: a whole snippet goes in a ```text fence, not '{syntax}'"
+            )
 
 
 # A code block on a chapter page shows 80 characters before it scrolls sideways; snippets
