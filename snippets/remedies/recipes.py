@@ -30,6 +30,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 
+# --8<-- [start:mlp]
 def he_(layer, g=None, nonlinearity="relu"):
     """He init (chapter 3) for a Linear or Conv layer, zero bias."""
     nn.init.kaiming_normal_(
@@ -40,7 +41,6 @@ def he_(layer, g=None, nonlinearity="relu"):
     return layer
 
 
-# --8<-- [start:mlp]
 def mlp(g=None, depth=20, width=256, n_in=64, classes=10):
     """ReLU layers with He init and zero biases; no normalization."""
     layers, fan_in = [], n_in
@@ -59,10 +59,11 @@ class PreActBlock(nn.Module):
 
     def __init__(self, c, g=None):
         super().__init__()
-        self.branch = nn.Sequential(
-            nn.BatchNorm2d(c), nn.ReLU(), he_(nn.Conv2d(c, c, 3, 1, 1, bias=False), g),
-            nn.BatchNorm2d(c), nn.ReLU(), he_(nn.Conv2d(c, c, 3, 1, 1, bias=False), g),
-        )  # fmt: skip
+        layers = []
+        for _ in range(2):
+            conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+            layers += [nn.BatchNorm2d(c), nn.ReLU(), he_(conv, g)]
+        self.branch = nn.Sequential(*layers)
 
     def forward(self, x):
         return x + self.branch(x)
