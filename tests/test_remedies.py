@@ -78,7 +78,7 @@ def test_costs_are_exact_counts(run):
         f"${commas(extra['spectral norm']['extra saved floats'])}$ more saved floats",
         "four times the activations at batch 64, as much at batch 256",
         f"${r['spectral norm mv calls']['train']}$ matrix-vector products per forward pass in "
-        f"training mode (two for the power iteration, one for $s_{{\\max}}$), "
+        f"training mode (two for the power iteration, one for the estimate of $s_{{\\max}}$), "
         f"${r['spectral norm mv calls']['eval']}$ in eval mode",
         f"adds no parameter, but ${commas(extra['residual']['extra saved floats'])}$ saved floats",
         f"${commas(extra['highway']['extra parameters'])}$ parameters more, and twice the "
