@@ -17,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import SNIPPETS
 
 pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make test
 
@@ -95,15 +96,16 @@ def smallest_glyph(svg: Path) -> tuple[float, float]:
     return view_width, min(sizes)
 
 
-def chapter_pages(site: Path) -> list[str]:
-    return sorted(p.parent.name for p in site.glob("[0-9][0-9]-*/index.html"))
+def pages_with_figures() -> list[str]:
+    """The folders of the snippets: each has a page that shows their figures."""
+    return sorted({s.parent.name for s in SNIPPETS})
 
 
 @pytest.mark.parametrize("width", MIN_TEXT_PX)
 def test_figure_text_is_readable(width, site, served, browser):
     page = browser.new_page(viewport={"width": width, "height": 900})
     too_small, shown = [], 0
-    for chapter in chapter_pages(site):
+    for chapter in pages_with_figures():
         page.goto(served + chapter + "/")
         # figures in folds are measured as a reader who opens the fold sees them (only those
         # folds: opening all of them lays out every code listing, for nothing)
@@ -126,7 +128,7 @@ def test_figure_text_is_readable(width, site, served, browser):
             if px < MIN_TEXT_PX[width]:
                 too_small.append(f"{chapter}/{name}: smallest text {px:.1f} px")
     page.close()
-    assert shown >= len(list(site.glob("[0-9][0-9]-*/*.svg")))
+    assert shown >= len(SNIPPETS)
     assert not too_small, f"at {width} px wide, under {MIN_TEXT_PX[width]} px:\n" + "\n".join(
         too_small
     )

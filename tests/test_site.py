@@ -252,9 +252,10 @@ def test_bad_input_fails_the_build_naming_the_file(fault, site, tmp_path):
 
 
 def test_every_figure_has_a_visible_caption_and_enlarges(site):
-    """Each chapter figure sits in a <figure> with a <figcaption>, inside a lightbox link."""
+    """Each figure drawn by a snippet sits in a <figure> with a <figcaption>, inside a lightbox
+    link, on the page of the snippet's folder (a chapter, or a summary page)."""
     problems = []
-    for page in sorted(site.glob("[0-9][0-9]-*/index.html")):
+    for page in sorted({site / s.parent.name / "index.html" for s in SNIPPETS}):
         html = page.read_text(encoding="utf-8")
         for figure in re.findall(r"<figure\b.*?</figure>", html, re.S):
             if "<figcaption" not in figure:
