@@ -177,8 +177,9 @@ def test_math_is_typeset_at_build_time_and_no_page_loads_a_math_script(site):
     assert not untypeset, "\n".join(untypeset[:20])
 
 
-def broken_copy(tmp_path: Path, path: str, edit) -> Path:
-    """A copy of the project, caches included, with one file changed by ``edit``."""
+def broken_copy(tmp_path: Path, edits: dict) -> Path:
+    """A copy of the project, caches included, with each file of ``edits`` changed by its
+    function."""
     project = tmp_path / "project"
     for name in SOURCES:
         src, dst = ROOT / name, project / name
@@ -187,54 +188,60 @@ def broken_copy(tmp_path: Path, path: str, edit) -> Path:
         elif src.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    target = project / path
-    target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")
+    for path, edit in edits.items():
+        target = project / path
+        target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")
     return project
 
 
+SCALAR_EXAMPLES = "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py"
+BACKWARD_RECURSION = "snippets/01-why-gradients-vanish-or-explode/backward_recursion.py"
+
+# fault: ({file: edit}, what the build log must say). Faults that fail the build at the same
+# stage share one build, as long as the log must name each of them.
 FAULTS = {
-    "snippet raises": (
-        "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
-        lambda s: s.replace("def examples(depth=10):\n", "def examples(depth=10):\n    1 / 0\n"),
+    # a process that dies takes the pool down: each unfinished snippet is rerun alone
+    "a snippet raises, another kills its process": (
+        {
+            SCALAR_EXAMPLES: lambda s: s.replace(
+                "def examples(depth=10):\n", "def examples(depth=10):\n    1 / 0\n"
+            ),
+            BACKWARD_RECURSION: lambda s: s.replace(
+                "def compare():\n", "def compare():\n    __import__('os')._exit(3)\n"
+            ),
+        },
         [
-            "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
+            f"{SCALAR_EXAMPLES} failed",
             "ZeroDivisionError",
-        ],
-    ),
-    "snippet kills its process": (
-        "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py",
-        lambda s: s.replace(
-            "def examples(depth=10):\n",
-            "def examples(depth=10):\n    __import__('os')._exit(3)\n",
-        ),
-        [
-            "snippets/01-why-gradients-vanish-or-explode/scalar_examples.py failed",
+            f"{BACKWARD_RECURSION} failed",
             "exit status 3",
         ],
     ),
     "missing include": (
-        CHAPTER,
-        lambda s: s + '\n```python\n--8<-- "snippets/no-such-snippet.py"\n```\n',
+        {CHAPTER: lambda s: s + '\n```python\n--8<-- "snippets/no-such-snippet.py"\n```\n'},
         ["snippets/no-such-snippet.py"],
     ),
-    # one build for both: links are checked once every page is rendered, each a warning
+    # links are checked once every page is rendered, each a warning
     "broken link and broken anchor": (
-        CHAPTER,
-        lambda s: s + "\n[a broken link](no-such-page.md), [a broken anchor](#no-such-heading)\n",
+        {
+            CHAPTER: lambda s: (
+                s + "\n[a broken link](no-such-page.md), [a broken anchor](#no-such-heading)\n"
+            )
+        },
         ["01-why-gradients-vanish-or-explode/index.md", "no-such-page.md", "#no-such-heading"],
     ),
     "formula KaTeX rejects": (
-        CHAPTER,
-        lambda s: s + "\nA formula with an error: $\\frac{1}{$.\n",
+        {CHAPTER: lambda s: s + "\nA formula with an error: $\\frac{1}{$.\n"},
         ["01-why-gradients-vanish-or-explode/index.md", "KaTeX cannot typeset"],
     ),
     "notebook cell error": (
-        LAB,  # the failing cell comes first, so the build fails fast
-        lambda s: s.replace(
-            "# %% [markdown]",
-            '# %%\nraise ValueError("cell failed on purpose")\n\n# %% [markdown]',
-            1,
-        ),
+        {  # the failing cell comes first, so the build fails fast
+            LAB: lambda s: s.replace(
+                "# %% [markdown]",
+                '# %%\nraise ValueError("cell failed on purpose")\n\n# %% [markdown]',
+                1,
+            )
+        },
         ["gradient-flow-lab.py", "cell failed on purpose"],
     ),
 }
@@ -242,8 +249,8 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_bad_input_fails_the_build_naming_the_file(fault, site, tmp_path):
-    path, edit, expected = FAULTS[fault]
-    project = broken_copy(tmp_path, path, edit)
+    edits, expected = FAULTS[fault]
+    project = broken_copy(tmp_path, edits)
     proc = mkdocs_build(project, tmp_path / "site")
     assert proc.returncode != 0, f"{fault}: the build passed"
     log = proc.stdout + proc.stderr
