@@ -24,6 +24,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import snippet_runner  # beside this file
+import tinycss2
 from filelock import FileLock
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
@@ -142,7 +143,58 @@ def on_post_page(html: str, page, config) -> str:
         return name
 
     html = INLINE_PNG.sub(to_file, html)
-    return html.replace("<img ", '<img loading="lazy" ')
+    return purge_styles(html.replace("<img ", '<img loading="lazy" '))
+
+
+STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S)
+JUPYTER_STYLE = re.compile(r'(<style type="text/css">)(.*?)(</style>)', re.S)  # the notebook's
+CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
+CLASS_SELECTOR = re.compile(r"\.(-?[_a-zA-Z][-\w]*)")
+
+
+def selector_list(prelude) -> list[str]:
+    """A rule's selectors: its prelude split at the commas outside parentheses."""
+    selectors, current = [], []
+    for token in prelude:
+        if token.type == "literal" and token.value == ",":
+            selectors.append(tinycss2.serialize(current))
+            current = []
+        else:
+            current.append(token)
+    return [*selectors, tinycss2.serialize(current)]
+
+
+def purge_styles(html: str) -> str:
+    """Drop the rules of a lab page's inline stylesheets that match nothing on the page.
+
+    mkdocs-jupyter inlines all of JupyterLab's CSS, 570 KB, in every lab page, before the
+    content: the browser must parse it before painting anything. A rule is kept unless one of
+    its selectors' classes is used by no element of the page (no script adds Jupyter classes;
+    the lightbox's own stylesheet, whose elements its script adds, is left alone); at-rules and
+    rules without classes are kept whole.
+    """
+    without_styles = STYLE.sub("", html)
+    used = {c for attr in CLASS_ATTRIBUTE.findall(without_styles) for c in attr.split()}
+
+    def matches(selector: str) -> bool:
+        if re.search(r":(is|where|has|matches|not)\(", selector):
+            return True  # a class inside need not exist for the rule to match: keep
+        return all(c in used for c in CLASS_SELECTOR.findall(selector))
+
+    def purge(match: re.Match) -> str:
+        kept = []
+        for rule in tinycss2.parse_stylesheet(match[2], skip_comments=True):
+            if rule.type == "error":  # what a browser ignores too
+                continue
+            if rule.type != "qualified-rule":
+                kept.append(tinycss2.serialize([rule]))
+                continue
+            selectors = [s for s in selector_list(rule.prelude) if matches(s)]
+            if selectors:
+                kept.append(",".join(selectors) + "{" + tinycss2.serialize(rule.content) + "}")
+        return match[1] + "".join(kept) + match[3]
+
+    return JUPYTER_STYLE.sub(purge, html)
 
 
 def colab_notebook(lab: Path) -> str:

@@ -18,7 +18,7 @@ import snippet_runner
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, TEST_REPO_URL, SnippetRun, mkdocs_build
 from snippet_runner import find_modules
 
-from notebooks import TEST_TAG, colab_notebook, find_labs
+from notebooks import TEST_TAG, colab_notebook, find_labs, purge_styles
 
 SOURCES = [
     "docs",
@@ -78,6 +78,22 @@ def test_lab_figures_are_files_each_sent_once(site):
         assert len(figures) >= 2, f"{page} shows no figures"
         missing = [name for name in figures if not (page.parent / name).exists()]
         assert not missing, f"{page} links figures that were not written: {missing}"
+
+
+def test_lab_pages_keep_only_the_jupyter_css_their_elements_use(site):
+    html = (
+        '<style type="text/css">.a .b{x:1}.a .gone{x:2}.gone,.b{x:3}.b:not(.c, .gone){x:4}'
+        "@media print{.gone{x:5}}</style><style>.gone{x:6}</style>"
+        '<div class="a"><p class="b"></p></div>'
+    )
+    assert purge_styles(html) == (
+        '<style type="text/css">.a .b{x:1}.b{x:3}.b:not(.c, .gone){x:4}'
+        "@media print{.gone{x:5}}</style><style>.gone{x:6}</style>"
+        '<div class="a"><p class="b"></p></div>'
+    )
+    for lab in find_labs(ROOT):  # JupyterLab's stylesheet alone is 570 KB
+        page = site / "labs" / lab.stem / "index.html"
+        assert len(page.read_bytes()) < 400_000, f"{page}: {len(page.read_bytes())} bytes"
 
 
 def test_colab_opens_the_labs_as_they_are():
