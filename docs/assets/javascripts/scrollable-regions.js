@@ -6,11 +6,17 @@ const SCROLLABLE =
 
 function markScrollableRegions() {
   for (const region of document.querySelectorAll(SCROLLABLE)) {
-    const overflows = region.scrollWidth > region.clientWidth + 1;
-    const scrolls = ["auto", "scroll"].includes(getComputedStyle(region).overflowX);
-    if (overflows && scrolls && !region.hasAttribute("tabindex")) region.tabIndex = 0;
+    if (region.hasAttribute("tabindex") || region.scrollWidth <= region.clientWidth + 1) continue;
+    // only now the style: computing it for a block in a closed fold costs a style pass
+    if (["auto", "scroll"].includes(getComputedStyle(region).overflowX)) region.tabIndex = 0;
   }
 }
 
-document$.subscribe(markScrollableRegions); // every page, instant navigation included
-window.addEventListener("resize", markScrollableRegions);
+// After the next frame: by then the browser has laid the page out for painting, so reading
+// the widths costs nothing, where before it would force that whole layout inside this script.
+function afterLayout() {
+  requestAnimationFrame(() => setTimeout(markScrollableRegions));
+}
+
+document$.subscribe(afterLayout); // every page, instant navigation included
+window.addEventListener("resize", afterLayout);
