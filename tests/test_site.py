@@ -263,6 +263,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.faults  # a build each, 20 s in all: make test-portable (CI) runs them
 @pytest.mark.parametrize("fault", FAULTS)
 def test_bad_input_fails_the_build_naming_the_file(fault, site, tmp_path):
     edits, expected = FAULTS[fault]
