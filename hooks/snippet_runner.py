@@ -79,9 +79,9 @@ def cache_key(root: Path, source: Path) -> str:
     it may import (a snippet: those beside it; a lab: all of them), the pinned requirements
     and the numerics profile."""
     digest = hashlib.sha256(source.read_bytes())
-    beside = source.parent == root / "snippets" / source.parent.name
+    is_snippet = source.parent.parent == root / "snippets"
     for module in find_modules(root):
-        if module.parent == source.parent or not beside:
+        if module.parent == source.parent or not is_snippet:
             digest.update(module.read_bytes())
     digest.update((root / "requirements.txt").read_bytes())
     digest.update(repr(numerics()).encode())

@@ -34,6 +34,8 @@ Budgets (exit status 1 if any fails):
                     stylesheets, images; fonts aside);
   gradient_monitor.py's overhead at k = 10 <= 5 % of a training step, on each of chapter 11's
                     three models (tools/monitor_overhead.py: median CPU time);
+  the explorer's median time from a control's change to the painted frame <= 100 ms
+                    (tools/explorer_speed.py, in Chromium, on the final build);
   tests <= 120 s, and the suite passes.
 """
 
@@ -55,6 +57,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))
 from figures import run_snippet  # noqa: E402  (the build's own code)
 from snippet_runner import find_snippets  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tools"))
+import explorer_speed  # noqa: E402
 
 TEST_BUDGET_S = 120.0
 PAGE_BUDGET_KIB = {"chapter": 400, "lab": 500}  # gzip transfer, fonts excluded
@@ -219,6 +224,7 @@ def main() -> int:
         else:
             build(site_dir)  # the site measured below must have real figures, not placeholders
         pages = page_weights(site_dir)
+        explorer_ms = explorer_speed.main(str(site_dir))  # a median, in milliseconds
 
     snippet_times = time_snippets(snippets)
     snippet_sum = sum(snippet_times.values())
@@ -274,6 +280,8 @@ def main() -> int:
     for model, r in monitor_overhead.main().items():
         extra = 100 * r["every 10 steps, extra"]
         budgets.append((f"monitor overhead, {model} <= 5 %", extra, 100 * monitor_overhead.BUDGET))
+    limit = explorer_speed.UPDATE_MS
+    budgets.append((f"explorer, change to painted frame <= {limit} ms", explorer_ms, limit))
     if not args.skip_tests:
         budgets.append((f"tests <= {TEST_BUDGET_S:.0f} s", tests, TEST_BUDGET_S))
     width = max(len(name) for name, _, _ in budgets)
