@@ -1,9 +1,9 @@
 """Run every lab once per build, and publish it with its outputs.
 
 Labs are jupytext percent scripts (``docs/labs/<name>.py``) so they diff like code. This hook
-executes each in a Jupyter kernel (nbclient), under the build's numerics profile, and caches
-the executed notebook in ``.cache/labs/<profile>/`` by a hash of the lab and the pinned
-requirements. It publishes it twice: as ``labs/<name>.ipynb``, which mkdocs-jupyter renders as
+executes each in a Jupyter kernel (nbclient; the kernel is forked from the snippets' server:
+``lab_kernels.py``), under the build's numerics profile, and caches the executed notebook in
+``.cache/labs/<profile>/`` by a hash of the lab and the pinned requirements. It publishes it twice: as ``labs/<name>.ipynb``, which mkdocs-jupyter renders as
 the lab's page without running it again, and as ``labs/<name>/<name>.ipynb`` beside that page,
 the download, outputs included. Cells tagged ``test`` (numbers for tests/test_labs.py) run but
 are left out of both. A failing cell fails the build, naming the lab and the cell.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ import nbformat
 import snippet_runner  # beside this file
 import tinycss2
 from filelock import FileLock
+from lab_kernels import ForkedKernelManager  # beside this file
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
@@ -63,7 +65,14 @@ def cached(root: Path, lab: Path) -> Path:
 async def execute(root: Path, lab: Path):
     notebook = jupytext.read(lab)
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": lab.parent}}
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        kernel_manager_class=ForkedKernelManager,
+        # one output per stream and cell: the kernel flushes what a cell prints every 0.2 s,
+        # which would split it into as many outputs as the machine's speed makes
+        coalesce_streams=True,
+        resources={"metadata": {"path": lab.parent}},
     )
     try:
         await client.async_execute()
@@ -164,14 +173,29 @@ def selector_list(prelude) -> list[str]:
     return [*selectors, tinycss2.serialize(current)]
 
 
+@functools.lru_cache(maxsize=8)  # every lab page inlines the same few stylesheets
+def style_rules(css: str) -> tuple[tuple[tuple[str, ...] | None, str], ...]:
+    """A stylesheet's rules as (selectors, body): for an at-rule, (None, the whole rule)."""
+    rules = []
+    for rule in tinycss2.parse_stylesheet(css, skip_comments=True):
+        if rule.type == "error":  # what a browser ignores too
+            continue
+        if rule.type != "qualified-rule":
+            rules.append((None, tinycss2.serialize([rule])))
+        else:
+            body = "{" + tinycss2.serialize(rule.content) + "}"
+            rules.append((tuple(selector_list(rule.prelude)), body))
+    return tuple(rules)
+
+
 def purge_styles(html: str) -> str:
     """Drop the rules of a lab page's inline stylesheets that match nothing on the page.
 
     mkdocs-jupyter inlines all of JupyterLab's CSS, 570 KB, in every lab page, before the
     content: the browser must parse it before painting anything. A rule is kept unless one of
     its selectors' classes is used by no element of the page (no script adds Jupyter classes;
-    the lightbox's own stylesheet, whose elements its script adds, is left alone); at-rules and
-    rules without classes are kept whole.
+    the lightbox's own stylesheet, whose elements its script adds, is left alone); at-rules are
+    kept whole.
     """
     without_styles = STYLE.sub("", html)
     used = {c for attr in CLASS_ATTRIBUTE.findall(without_styles) for c in attr.split()}
@@ -183,15 +207,11 @@ def purge_styles(html: str) -> str:
 
     def purge(match: re.Match) -> str:
         kept = []
-        for rule in tinycss2.parse_stylesheet(match[2], skip_comments=True):
-            if rule.type == "error":  # what a browser ignores too
-                continue
-            if rule.type != "qualified-rule":
-                kept.append(tinycss2.serialize([rule]))
-                continue
-            selectors = [s for s in selector_list(rule.prelude) if matches(s)]
-            if selectors:
-                kept.append(",".join(selectors) + "{" + tinycss2.serialize(rule.content) + "}")
+        for selectors, body in style_rules(match[2]):
+            if selectors is None:
+                kept.append(body)
+            elif matching := [s for s in selectors if matches(s)]:
+                kept.append(",".join(matching) + body)
         return match[1] + "".join(kept) + match[3]
 
     return JUPYTER_STYLE.sub(purge, html)

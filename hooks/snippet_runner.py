@@ -94,14 +94,19 @@ def fix_numerics():
     os.environ.update(numerics()[1])
 
 
-def pool(workers: int) -> ProcessPoolExecutor:
-    """A pool whose every task runs in a new fork of the preloaded server."""
+def server() -> multiprocessing.context.ForkServerContext:
+    """The context whose processes are forks of the preloaded server (started on first use)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     forkserver.ensure_running()
+    return context
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    """A pool whose every task runs in a new fork of the preloaded server."""
     return ProcessPoolExecutor(
         workers,
-        mp_context=context,
+        mp_context=server(),
         max_tasks_per_child=1,
         initializer=site.addsitedir,  # so that the forks can import this module
         initargs=(os.path.dirname(__file__),),

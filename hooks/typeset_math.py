@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from py_mini_racer import MiniRacer
 
 CACHE = ".cache/math.json"
@@ -82,13 +83,15 @@ def typeset_labs_markdown(block: str, page) -> str:
     return "".join(out)
 
 
-def on_page_content(content: str, page, config, files) -> str:
-    content = ARITHMATEX.sub(lambda m: typeset(html.unescape(m[3]), m[2] == "\\[", page), content)
+@event_priority(50)  # before hooks/notebooks.py keeps the lab CSS the page's classes use
+def on_post_page(output: str, page, config) -> str:
+    """The page's math, typeset once the search index has taken the text: it indexes the TeX,
+    as with math typeset in the browser, not KaTeX's HTML and MathML of it (three copies of
+    each formula, and most of the search plugin's parsing time)."""
+    output = ARITHMATEX.sub(lambda m: typeset(html.unescape(m[3]), m[2] == "\\[", page), output)
     if page.file.src_uri.endswith(".ipynb"):
-        content = LAB_MARKDOWN.sub(
-            lambda m: m[1] + typeset_labs_markdown(m[2], page) + m[3], content
-        )
-    return content
+        output = LAB_MARKDOWN.sub(lambda m: m[1] + typeset_labs_markdown(m[2], page) + m[3], output)
+    return output
 
 
 TOC_MATH = re.compile(r"\\\((.*?)\\\)", re.S)  # a heading's math, as the table of contents has it

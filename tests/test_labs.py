@@ -27,3 +27,14 @@ def test_printed_tables_fit_the_page(site):
                 lines = output.get("text", "").splitlines()
                 too_wide += [f"{path.name}: {ln}" for ln in lines if len(ln) > LAB_OUTPUT_WIDTH]
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_what_a_cell_prints_is_one_output_per_stream(site):
+    """However the kernel flushed it (every 0.2 s): the page does not depend on the timing."""
+    split = []
+    for path in find_labs(ROOT):
+        notebook = nbformat.read(site / "labs" / path.stem / f"{path.stem}.ipynb", 4)
+        for number, cell in enumerate(notebook.cells, 1):
+            streams = [o.name for o in cell.get("outputs", []) if o.output_type == "stream"]
+            split += [f"{path.name}, cell {number}"] if len(streams) > len(set(streams)) else []
+    assert not split, split
