@@ -3,10 +3,11 @@
 Labs are jupytext percent scripts (``docs/labs/<name>.py``) so they diff like code. This hook
 executes each in a Jupyter kernel (nbclient; the kernel is forked from the snippets' server:
 ``lab_kernels.py``), under the build's numerics profile, and caches the executed notebook in
-``.cache/labs/<profile>/`` by a hash of the lab and the pinned requirements. It publishes it twice: as ``labs/<name>.ipynb``, which mkdocs-jupyter renders as
-the lab's page without running it again, and as ``labs/<name>/<name>.ipynb`` beside that page,
-the download, outputs included. Cells tagged ``test`` (numbers for tests/test_labs.py) run but
-are left out of both. A failing cell fails the build, naming the lab and the cell.
+``.cache/labs/<profile>/`` by a hash of the lab and the pinned requirements. It publishes it
+twice: as ``labs/<name>.ipynb``, which mkdocs-jupyter renders as the lab's page without running
+it again, and as ``labs/<name>/<name>.ipynb`` beside that page, the download, outputs included.
+Cells tagged ``test`` (numbers for tests/test_labs.py) run but are left out of both. A failing
+cell fails the build, naming the lab and the cell.
 
 ``python hooks/notebooks.py`` writes ``notebooks/<name>.ipynb``, the lab without outputs that
 "Open in Colab" opens from the repository (a test checks they match the labs).
