@@ -16,6 +16,7 @@ import pickle
 import runpy
 import shutil
 import site
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -136,6 +137,28 @@ def run(snippet: str, out_dir: str) -> tuple[str | None, bytes]:
             return traceback.format_exc(), b""
     printed = stdout.getvalue().replace(out_dir, "OUT_DIR")
     return None, pickle.dumps({"results": results, "stdout": printed})
+
+
+def command(snippet: str, args: list[str], cwd: str) -> subprocess.CompletedProcess:
+    """Run ``python snippet *args`` in ``cwd``, as the interpreter would run it: what it
+    printed and its exit status (the message of ``sys.exit("message")`` on stderr, status 1)."""
+    os.chdir(cwd)
+    sys.argv = [snippet, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(snippet)))
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            runpy.run_path(snippet, run_name="__main__")
+            status = 0
+        except SystemExit as exit:
+            status = exit.code or 0
+            if not isinstance(status, int):
+                print(status, file=sys.stderr)
+                status = 1
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(sys.argv, status, stdout.getvalue(), stderr.getvalue())
 
 
 def record(path: Path) -> dict:

@@ -95,6 +95,18 @@ def snippet_pool():
 
 
 @pytest.fixture(scope="session")
+def command(snippet_pool):
+    """``command(snippet, *args, cwd=folder)``: ``python snippet *args`` run in ``folder``, in a
+    fork of the preloaded server (a CompletedProcess: exit status, stdout, stderr)."""
+
+    def run(snippet: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+        work = snippet_pool.submit(snippet_runner.command, str(snippet), list(args), str(cwd))
+        return work.result()
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def run_snippet_once(snippet_pool):
     """``run_snippet_once(relpath)``: the snippet's run, from the cache the build shares, or run
     now and cached (whichever of build and tests asks first runs it; the other waits)."""

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 from conftest import ROOT, SNIPPET_IDS, SNIPPETS, load_snippet
-from figures import run_snippet
 from snippet_runner import MODULES
 
 # the standard library's few a snippet needs, the three dependencies, and the modules published
@@ -66,22 +65,23 @@ def one_line_error(proc) -> str:
     return proc.stderr
 
 
-def test_help_describes_the_snippet_and_creates_nothing(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, SCALAR_EXAMPLES, "--help"], cwd=tmp_path, capture_output=True, text=True
-    )
+# The command line's answers to wrong or no arguments come from the shared part, the same in
+# every snippet: checked on one, in forks of the preloaded server; the last test runs it as a
+# reader does, in a fresh interpreter.
+def test_help_describes_the_snippet_and_creates_nothing(command, tmp_path):
+    proc = command(SCALAR_EXAMPLES, "--help", cwd=tmp_path)
     assert proc.returncode == 0 and "OUT_DIR" in proc.stdout, proc.stderr
     assert "The two textbook examples" in proc.stdout
     assert not any(tmp_path.iterdir())
 
 
-def test_output_folder_is_checked_before_any_work(tmp_path):
+def test_output_folder_is_checked_before_any_work(command, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = run_snippet(SCALAR_EXAMPLES, blocker)
+    proc = command(SCALAR_EXAMPLES, str(blocker), cwd=tmp_path)
     assert one_line_error(proc) == f"error: {blocker} is a file, not a folder\n"
     assert proc.stdout == ""  # refused before the experiment, which prints its numbers
-    proc = run_snippet(SCALAR_EXAMPLES, blocker / "figures")
+    proc = command(SCALAR_EXAMPLES, str(blocker / "figures"), cwd=tmp_path)
     assert one_line_error(proc).startswith(f"error: cannot create {blocker / 'figures'}: ")
     assert proc.stdout == ""
 

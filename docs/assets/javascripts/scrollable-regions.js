@@ -5,11 +5,16 @@ const SCROLLABLE =
   "pre, .md-typeset__scrollwrap, .katex-display, .highlight-ipynb, .jp-OutputArea-output";
 
 function markScrollableRegions() {
-  for (const region of document.querySelectorAll(SCROLLABLE)) {
-    if (region.hasAttribute("tabindex") || region.scrollWidth <= region.clientWidth + 1) continue;
-    // only now the style: computing it for a block in a closed fold costs a style pass
-    if (["auto", "scroll"].includes(getComputedStyle(region).overflowX)) region.tabIndex = 0;
-  }
+  // Every width is read before any tabindex is set: a write between two reads would make the
+  // second one lay the page out again, once per block.
+  const overflowing = [...document.querySelectorAll(SCROLLABLE)].filter(
+    (region) =>
+      !region.hasAttribute("tabindex") &&
+      region.scrollWidth > region.clientWidth + 1 &&
+      // only now the style: computing it for a block in a closed fold costs a style pass
+      ["auto", "scroll"].includes(getComputedStyle(region).overflowX),
+  );
+  for (const region of overflowing) region.tabIndex = 0;
 }
 
 // After the next frame: by then the browser has laid the page out for painting, so reading
