@@ -387,6 +387,19 @@ def test_direct_load_from_a_server_and_from_the_files(browser, served, site):  #
         context.close()
 
 
+def test_it_takes_its_place_before_its_script_runs_and_hides_without_scripts(browser, served):  # noqa: F811
+    """Shown from the first paint (appearing later, it would push the page down: a layout
+    shift); with scripts off, the page says the explorer needs them, and hides its controls."""
+    for scripts in (True, False):
+        context = browser.new_context(java_script_enabled=scripts)
+        tab = context.new_page()
+        tab.route("**/explorer.js", lambda route: route.abort())  # as before it has run
+        tab.goto(served + "explorer/")
+        assert tab.locator("#gradient-explorer").is_visible() == scripts
+        assert tab.locator("noscript p").is_visible() != scripts  # the text engine skips noscript
+        context.close()
+
+
 def test_instant_navigation_starts_it_and_keeps_its_state(browser, served):  # noqa: F811
     """The theme's instant navigation replaces the page's content and runs its scripts again.
 

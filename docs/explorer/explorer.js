@@ -922,7 +922,7 @@
       if (last && root.isConnected) draw(view.plot, last);
     });
     if (ro) ro.observe(view.plot);
-    root.hidden = false;
+    root.hidden = false; // shown already, unless the page's own line did not run
     apply(location.search, false);
     return { root, apply };
   }
