@@ -17,7 +17,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import SNIPPETS
+from conftest import ROOT, SNIPPETS
+
+from notebooks import find_labs
 
 pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make test
 
@@ -142,6 +144,20 @@ def test_math_is_typeset_without_javascript(site, served, browser):
         assert page.locator(".katex").count() > 5, path
         text = page.inner_text("article")
         assert "\\(" not in text and "$$" not in text, f"{path}: raw TeX on the page"
+    context.close()
+
+
+def test_lab_outputs_scroll_on_a_phone_instead_of_wrapping(served, browser):
+    """A printed table wrapped at 390 px would break its rows in the middle of a number."""
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    for lab in find_labs(ROOT):
+        page.goto(f"{served}labs/{lab.stem}/")
+        wrapping = page.eval_on_selector_all(
+            ".jp-OutputArea-output pre",
+            "pres => pres.filter(p => getComputedStyle(p).whiteSpace !== 'pre').length",
+        )
+        assert wrapping == 0, f"{lab.stem}: {wrapping} outputs wrap their lines"
     context.close()
 
 
