@@ -160,6 +160,8 @@ STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S)
 JUPYTER_STYLE = re.compile(r'(<style type="text/css">)(.*?)(</style>)', re.S)  # the notebook's
 CLASS_ATTRIBUTE = re.compile(r'class="([^"]*)"')
 CLASS_SELECTOR = re.compile(r"\.(-?[_a-zA-Z][-\w]*)")
+NEGATION = re.compile(r":not\([^()]*\)")  # the classes it names need not be on the page
+ROOT_INSIDE = re.compile(r"(\S\s+|[>+~]\s*):root\b")  # :root is <html>: inside nothing
 
 
 def selector_list(prelude) -> list[str]:
@@ -193,15 +195,19 @@ def purge_styles(html: str) -> str:
     """Drop the rules of a lab page's inline stylesheets that match nothing on the page.
 
     mkdocs-jupyter inlines all of JupyterLab's CSS, 570 KB, in every lab page, before the
-    content: the browser must parse it before painting anything. A rule is kept unless one of
-    its selectors' classes is used by no element of the page (no script adds Jupyter classes;
-    the lightbox's own stylesheet, whose elements its script adds, is left alone); at-rules are
-    kept whole.
+    content: the browser must parse it before painting anything, and match it at every change
+    of style. A selector is kept unless it needs a class that no element of the page has (no
+    script adds Jupyter classes; the lightbox's own stylesheet, whose elements its script adds,
+    is left alone) or puts :root inside another element; a rule goes with its last selector;
+    at-rules are kept whole.
     """
     without_styles = STYLE.sub("", html)
     used = {c for attr in CLASS_ATTRIBUTE.findall(without_styles) for c in attr.split()}
 
     def matches(selector: str) -> bool:
+        if ROOT_INSIDE.search(selector):
+            return False
+        selector = NEGATION.sub("", selector)
         if re.search(r":(is|where|has|matches|not)\(", selector):
             return True  # a class inside need not exist for the rule to match: keep
         return all(c in used for c in CLASS_SELECTOR.findall(selector))

@@ -83,11 +83,13 @@ def test_lab_figures_are_files_each_sent_once(site):
 def test_lab_pages_keep_only_the_jupyter_css_their_elements_use(site):
     html = (
         '<style type="text/css">.a .b{x:1}.a .gone{x:2}.gone,.b{x:3}.b:not(.c, .gone){x:4}'
+        ".gone:not(.b){x:7}.a :root,:root .b,.a>:root{x:8}.b:is(.gone){x:9}"
         "@media print{.gone{x:5}}</style><style>.gone{x:6}</style>"
         '<div class="a"><p class="b"></p></div>'
     )
     assert purge_styles(html) == (
         '<style type="text/css">.a .b{x:1}.b{x:3}.b:not(.c, .gone){x:4}'
+        ":root .b{x:8}.b:is(.gone){x:9}"
         "@media print{.gone{x:5}}</style><style>.gone{x:6}</style>"
         '<div class="a"><p class="b"></p></div>'
     )
