@@ -132,6 +132,15 @@ def on_files(files: Files, config) -> Files:
 
 
 INLINE_PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+# What mkdocs-jupyter's template adds to every notebook for features the labs do not use:
+# MathJax's configuration (the math is typeset at build time) and Mermaid diagrams, whose 12 KB
+# script would fetch Mermaid from a CDN (this site loads nothing from another host).
+UNUSED_EXTRAS = re.compile(
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->"
+    r'|<script type="module">(?:(?!</script>).)*?jp-Mermaid.*?</script>'
+    r"|<style>(?:(?!</style>).)*?\.jp-Mermaid.*?</style>|<!-- End of mermaid configuration -->",
+    re.S,
+)
 
 
 def on_post_page(html: str, page, config) -> str:
@@ -153,6 +162,7 @@ def on_post_page(html: str, page, config) -> str:
         return name
 
     html = INLINE_PNG.sub(to_file, html)
+    html = UNUSED_EXTRAS.sub("", html)
     return purge_styles(html.replace("<img ", '<img loading="lazy" '))
 
 

@@ -3,6 +3,8 @@
 Importing them takes about two seconds, most of a snippet's run. The build's fork server
 imports them once (``PRELOAD``); every snippet then runs in a fresh fork of that server, as
 ``python <snippet> <out_dir>`` would run it, so nothing leaks from one snippet to the next.
+The labs' kernels (``lab_kernels.py``) and the tests' command-line checks (``command``) start
+as forks of the same server.
 """
 
 from __future__ import annotations

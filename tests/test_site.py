@@ -126,8 +126,9 @@ def test_snippet_redraws_its_figure_byte_for_byte(snippet, site, snippet_pool, t
 
 
 OFF_SITE = re.compile(
-    r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//(?!127\.0\.0\.1)""",
-    re.I,
+    r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//(?!127\.0\.0\.1)"""
+    r"""|<script\b(?:(?!</script>).)*?https?://""",  # a script that could fetch from elsewhere
+    re.I | re.S,
 )
 CSS_OFF_SITE = re.compile(r"""(?:url\(|@import)\s*["']?\s*(?:https?:)?//""", re.I)
 
