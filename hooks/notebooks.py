@@ -144,20 +144,21 @@ UNUSED_EXTRAS = re.compile(
 
 
 def on_post_page(html: str, page, config) -> str:
-    """Move a lab page's figures out of the HTML into files beside it.
+    """Lighten a lab page: its figures moved out of the HTML into files beside it, and what
+    mkdocs-jupyter adds that the page does not use dropped (``UNUSED_EXTRAS``, ``purge_styles``).
 
     The notebook holds its figures as base64 PNGs, which the page would inline twice (the image,
     and the link that enlarges it) and which gzip cannot shrink: as files, each is sent once,
     and only when the reader scrolls to it.
     """
-    if not page.file.src_uri.startswith("labs/") or "data:image/png" not in html:
+    if not page.file.src_uri.startswith("labs/"):
         return html
     folder = (Path(config.site_dir) / page.file.dest_uri).parent  # the page's own URL
-    folder.mkdir(parents=True, exist_ok=True)
 
     def to_file(match: re.Match) -> str:
         data = base64.b64decode(match[1])
         name = f"figure-{hashlib.sha256(data).hexdigest()[:12]}.png"
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
         return name
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "hooks"))  # the build's own code, imported as mkdocs imports it
+sys.path.insert(0, str(ROOT / "tools"))  # the benchmark's, which some tests share
 
 # The build's numerics (one thread, fixed kernels), set before torch loads and inherited by
 # every build, snippet and notebook kernel the tests start: the tests' runs and the build's

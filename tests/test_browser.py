@@ -8,14 +8,11 @@ on the machine (nor Playwright's own, from `python -m playwright install chromiu
 tests are skipped, unless REQUIRE_BROWSER is set, as CI sets it.
 """
 
-import functools
 import os
-import shutil
-import threading
 import xml.etree.ElementTree as ET
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import chromium  # tools/, shared with the explorer's benchmark
 import pytest
 from conftest import ROOT, SNIPPETS
 
@@ -25,17 +22,6 @@ pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make tes
 
 # Smallest text a reader should have to read, in CSS pixels, by viewport width.
 MIN_TEXT_PX = {390: 9.0, 1280: 11.0}
-BROWSERS = [
-    os.environ.get("CHROMIUM", ""),
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-]
-
-
-def find_browser() -> str | None:
-    return next((path for b in BROWSERS if b and (path := shutil.which(b))), None)
 
 
 @pytest.fixture(scope="module")
@@ -44,30 +30,22 @@ def browser():
 
     with sync_playwright() as playwright:
         try:  # the system's browser, else Playwright's own
-            chromium = playwright.chromium.launch(
-                executable_path=find_browser(),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            launched = playwright.chromium.launch(
+                executable_path=chromium.find(), args=chromium.ARGS
             )
         except Error as error:
             if os.environ.get("REQUIRE_BROWSER"):
-                pytest.fail(f"no browser: none of {BROWSERS}, nor Playwright's: {error}")
+                pytest.fail(f"no browser: none of {chromium.BROWSERS}, nor Playwright's: {error}")
             pytest.skip("no Chromium or Chrome found (set CHROMIUM to its path)")
-        yield chromium
-        chromium.close()
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="module")
 def served(site):
     """The built site on http://127.0.0.1:<port>/, as `mkdocs serve` would show it."""
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=site))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with chromium.serve(site) as url:
+        yield url
 
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -12,12 +12,10 @@ Run: python tools/explorer_speed.py SITE_DIR
 
 from __future__ import annotations
 
-import functools
-import shutil
 import statistics
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import chromium  # beside this file
 
 UPDATE_MS = 100  # median time from a control's change to the frame that shows it
 CHANGES = [  # (control, value), each a different network
@@ -54,28 +52,16 @@ def measure(site_dir: str) -> tuple[list[float], list[float]]:
     """Milliseconds per change: the first round (code still compiling), and the second."""
     from playwright.sync_api import sync_playwright
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=site_dir))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    browser_path = next(filter(None, map(shutil.which, ["chromium", "google-chrome"])), None)
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=browser_path, args=["--no-sandbox"]
-            )
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
-            tab.goto(f"http://127.0.0.1:{server.server_address[1]}/explorer/")
-            tab.wait_for_selector("#gfe-plot svg")
-            first = tab.evaluate(MEASURE, CHANGES)
-            tab.select_option("#gfe-norm", "batchnorm")
-            tab.wait_for_function("location.search.includes('norm=bn')")
-            again = tab.evaluate(MEASURE, CHANGES)
-            browser.close()
-    finally:
-        server.shutdown()
+    with chromium.serve(site_dir) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium.find(), args=chromium.ARGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        tab.goto(f"{url}explorer/")
+        tab.wait_for_selector("#gfe-plot svg")
+        first = tab.evaluate(MEASURE, CHANGES)
+        tab.select_option("#gfe-norm", "batchnorm")
+        tab.wait_for_function("location.search.includes('norm=bn')")
+        again = tab.evaluate(MEASURE, CHANGES)
+        browser.close()
     return first, again
 
 
