@@ -49,11 +49,13 @@ def find_labs(root: Path) -> list[Path]:
 
 def for_readers(notebook) -> nbformat.NotebookNode:
     """The notebook without the cells tagged for the tests, its cells numbered (jupytext
-    draws random cell ids, which would change the file at every conversion)."""
+    draws random cell ids, which would change the file at every conversion) and without the
+    times nbclient recorded of each cell's run (which would change it at every run)."""
     notebook = nbformat.from_dict(notebook)
     notebook.cells = [c for c in notebook.cells if TEST_TAG not in c.metadata.get("tags", [])]
     for number, cell in enumerate(notebook.cells, 1):
         cell.id = f"cell-{number}"
+        cell.metadata.pop("execution", None)
     return notebook
 
 

@@ -29,12 +29,15 @@ def test_printed_tables_fit_the_page(site):
     assert not too_wide, "\n".join(too_wide)
 
 
-def test_what_a_cell_prints_is_one_output_per_stream(site):
-    """However the kernel flushed it (every 0.2 s): the page does not depend on the timing."""
-    split = []
+def test_what_a_cell_prints_is_one_output_per_stream_and_no_cell_records_when_it_ran(site):
+    """However the kernel flushed it (every 0.2 s), whenever the lab ran: the notebook readers
+    download does not depend on the timing."""
+    split, timed = [], []
     for path in find_labs(ROOT):
         notebook = nbformat.read(site / "labs" / path.stem / f"{path.stem}.ipynb", 4)
         for number, cell in enumerate(notebook.cells, 1):
             streams = [o.name for o in cell.get("outputs", []) if o.output_type == "stream"]
             split += [f"{path.name}, cell {number}"] if len(streams) > len(set(streams)) else []
+            timed += [f"{path.name}, cell {number}"] if "execution" in cell.metadata else []
     assert not split, split
+    assert not timed, timed
