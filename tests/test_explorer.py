@@ -13,9 +13,10 @@ import re
 import statistics
 from pathlib import Path
 
+import explorer_speed  # tools/: how fast it answers is a time, which make bench checks
 import pytest
 import torch
-from conftest import ROOT, assert_page_states, load_snippet, page
+from conftest import ROOT, assert_page_states, page
 from test_browser import AXE, browser, served  # noqa: F401 (fixtures)
 from torch import nn
 
@@ -32,8 +33,6 @@ DRAWS = 6  # PyTorch draws per configuration
 DECADES = 0.3  # the mean of the explorer's log10 values: within this plus SIGMAS standard
 SIGMAS = 3  # errors of the mean of PyTorch's
 SHARE_MARGIN = 0.05  # saturated and dead shares: the same, with this margin
-# How fast it answers is a time, which make bench checks (tools/explorer_speed.py)
-explorer_speed = load_snippet(ROOT / "tools" / "explorer_speed.py")
 
 # Configurations the explorer's own draws are checked on, each with its verdict
 CONFIGS = [
