@@ -139,6 +139,29 @@ def test_lab_outputs_scroll_on_a_phone_instead_of_wrapping(served, browser):
     context.close()
 
 
+def test_wide_blocks_in_a_fold_become_focusable_when_it_opens(served, browser):
+    """scrollable-regions.js measures a fold's blocks only once the reader opens it: measuring
+    them at load made the browser lay out every closed fold, one at a time."""
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    page.goto(served + "03-weight-initialization/", wait_until="load")
+    page.wait_for_timeout(300)  # the script waits for a frame
+    in_folds = "details:not([open]) :is(.katex-display, .md-typeset__scrollwrap)"
+    assert page.locator(in_folds).count() > 5
+    assert page.locator(in_folds + "[tabindex]").count() == 0
+    page.eval_on_selector_all("details:not([open])", "folds => folds.forEach(f => f.open = true)")
+    page.wait_for_timeout(300)
+    scrolling = page.eval_on_selector_all(
+        ".md-content details *",
+        """all => all.filter(e => ["auto", "scroll"].includes(getComputedStyle(e).overflowX)
+                               && e.scrollWidth > e.clientWidth + 1)
+                     .map(e => [e.className, e.tabIndex])""",
+    )
+    assert len(scrolling) > 3, "too few wide blocks in folds to tell: pick another page"
+    assert all(tabindex == 0 for _, tabindex in scrolling), scrolling
+    context.close()
+
+
 def test_pages_request_nothing_from_another_host(served, browser):
     """Every request a page makes while loading and running its scripts stays on the site's
     host (the theme, for one, would ask api.github.com for the repository's stars)."""

@@ -4,14 +4,15 @@
 const SCROLLABLE =
   "pre, .md-typeset__scrollwrap, .katex-display, .highlight-ipynb, .jp-OutputArea-output";
 
-function markScrollableRegions() {
-  // Every width is read before any tabindex is set: a write between two reads would make the
-  // second one lay the page out again, once per block.
-  const overflowing = [...document.querySelectorAll(SCROLLABLE)].filter(
+function markScrollableRegions(root) {
+  // Blocks in a closed fold wait until it opens: measuring one would make the browser lay out
+  // the whole fold. Every width is read before any tabindex is set: a write between two reads
+  // would make the second one lay the page out again, once per block.
+  const overflowing = [...root.querySelectorAll(SCROLLABLE)].filter(
     (region) =>
       !region.hasAttribute("tabindex") &&
+      !region.closest("details:not([open])") &&
       region.scrollWidth > region.clientWidth + 1 &&
-      // only now the style: computing it for a block in a closed fold costs a style pass
       ["auto", "scroll"].includes(getComputedStyle(region).overflowX),
   );
   for (const region of overflowing) region.tabIndex = 0;
@@ -19,9 +20,11 @@ function markScrollableRegions() {
 
 // After the next frame: by then the browser has laid the page out for painting, so reading
 // the widths costs nothing, where before it would force that whole layout inside this script.
-function afterLayout() {
-  requestAnimationFrame(() => setTimeout(markScrollableRegions));
+function afterLayout(root) {
+  requestAnimationFrame(() => setTimeout(() => markScrollableRegions(root)));
 }
 
-document$.subscribe(afterLayout); // every page, instant navigation included
-window.addEventListener("resize", afterLayout);
+document$.subscribe(() => afterLayout(document)); // every page, instant navigation included
+window.addEventListener("resize", () => afterLayout(document));
+// "toggle" does not bubble: listen while it travels down to the fold that opened
+document.addEventListener("toggle", (event) => event.target.open && afterLayout(event.target), true);
