@@ -141,7 +141,8 @@ def test_lab_outputs_scroll_on_a_phone_instead_of_wrapping(served, browser):
 
 def test_wide_blocks_in_a_fold_become_focusable_when_it_opens(served, browser):
     """scrollable-regions.js measures a fold's blocks only once the reader opens it: measuring
-    them at load made the browser lay out every closed fold, one at a time."""
+    them at load made the browser lay out every closed fold, one at a time. (Code blocks are
+    the theme's: it makes each focusable as it comes into view.)"""
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
     page.goto(served + "03-weight-initialization/", wait_until="load")
@@ -150,16 +151,26 @@ def test_wide_blocks_in_a_fold_become_focusable_when_it_opens(served, browser):
     assert page.locator(in_folds).count() > 5
     assert page.locator(in_folds + "[tabindex]").count() == 0
     page.eval_on_selector_all("details:not([open])", "folds => folds.forEach(f => f.open = true)")
-    page.wait_for_timeout(300)
-    scrolling = page.eval_on_selector_all(
-        ".md-content details *",
-        """all => all.filter(e => ["auto", "scroll"].includes(getComputedStyle(e).overflowX)
-                               && e.scrollWidth > e.clientWidth + 1)
-                     .map(e => [e.className, e.tabIndex])""",
-    )
-    assert len(scrolling) > 3, "too few wide blocks in folds to tell: pick another page"
-    assert all(tabindex == 0 for _, tabindex in scrolling), scrolling
+    all_focusable = """() => {
+        const wide = [...document.querySelectorAll(
+            ".md-content details :is(.katex-display, .md-typeset__scrollwrap)")]
+          .filter(e => e.scrollWidth > e.clientWidth + 1);
+        return wide.length > 3 && wide.filter(e => e.tabIndex !== 0).length === 0;
+    }"""
+    page.wait_for_function(all_focusable, timeout=5000)
     context.close()
+
+
+def test_every_code_block_gets_its_copy_button_once_in_view(served, browser):
+    """The theme sets code blocks up lazily (feature content.lazy), each as it comes into view."""
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    page.goto(served + "03-weight-initialization/", wait_until="load")
+    page.eval_on_selector_all("details", "folds => folds.forEach(f => f.open = true)")
+    blocks = page.locator(".md-content pre").all()
+    for block in blocks:
+        block.scroll_into_view_if_needed()
+        block.locator(".md-code__button").wait_for(timeout=2000)
+    page.close()
 
 
 def test_pages_request_nothing_from_another_host(served, browser):
