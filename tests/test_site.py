@@ -296,3 +296,21 @@ def test_every_figure_has_a_visible_caption_and_enlarges(site):
             if not re.search(rf'<a[^>]+class="glightbox"[^>]*href="{re.escape(src)}"', html):
                 problems.append(f"{page.parent.name}: {src} does not enlarge")
     assert not problems, "\n".join(problems)
+
+
+def test_figures_load_lazily_with_their_proportions_known(site):
+    """Eager figures held back a chapter's first paint; a lazy one without its size would push
+    the text below it down when it arrives."""
+    problems = []
+    for page in sorted({site / s.parent.name / "index.html" for s in SNIPPETS}):
+        html = page.read_text(encoding="utf-8")
+        for img in re.findall(r'<img\b[^>]+src="[^"]+\.svg"[^>]*>', html):
+            src = re.search(r'src="([^"]+)"', img)[1]
+            size = re.search(r'loading="lazy" width="(\d+)" height="(\d+)"', img)
+            svg = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', (page.parent / src).read_text())
+            if (
+                not size
+                or abs(int(size[1]) / int(size[2]) / (float(svg[1]) / float(svg[2])) - 1) > 0.01
+            ):
+                problems.append(f"{page.parent.name}: {src} {size and size.groups()}")
+    assert not problems, "\n".join(problems)
