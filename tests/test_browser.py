@@ -173,6 +173,25 @@ def test_every_code_block_gets_its_copy_button_once_in_view(served, browser):
     page.close()
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_palette_is_set_before_the_theme_script_runs(scheme, served, browser):
+    """On a first visit the page is drawn in the palette of the system's preference from the
+    start, with every attribute the theme's script would set: it then finds nothing to change,
+    where each change restyled the whole page."""
+    context = browser.new_context(color_scheme=scheme)
+    context.route("**/bundle.*.js", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(served + "01-why-gradients-vanish-or-explode/")
+    before = page.evaluate("({...document.body.dataset})")
+    context.unroute("**/bundle.*.js")
+    page.reload()
+    page.wait_for_function("document.documentElement.classList.contains('js')")
+    after = page.evaluate("({...document.body.dataset})")
+    context.close()
+    assert before["mdColorScheme"] == {"light": "default", "dark": "slate"}[scheme]
+    assert before == after
+
+
 def test_pages_request_nothing_from_another_host(served, browser):
     """Every request a page makes while loading and running its scripts stays on the site's
     host (the theme, for one, would ask api.github.com for the repository's stars)."""
