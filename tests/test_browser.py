@@ -174,21 +174,22 @@ def test_every_code_block_gets_its_copy_button_once_in_view(served, browser):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_palette_is_set_before_the_theme_script_runs(scheme, served, browser):
-    """On a first visit the page is drawn in the palette of the system's preference from the
-    start, with every attribute the theme's script would set: it then finds nothing to change,
-    where each change restyled the whole page."""
+def test_theme_script_finds_the_page_as_it_would_leave_it(scheme, served, browser):
+    """The page's classes and palette are set before it is styled, the palette from the
+    system's preference on a first visit: the theme's script then changes neither, where
+    each change it made restyled the whole page."""
     context = browser.new_context(color_scheme=scheme)
+    state = "[document.documentElement.className, {...document.body.dataset}]"
     context.route("**/bundle.*.js", lambda route: route.abort())
     page = context.new_page()
     page.goto(served + "01-why-gradients-vanish-or-explode/")
-    before = page.evaluate("({...document.body.dataset})")
+    before = page.evaluate(state)
     context.unroute("**/bundle.*.js")
     page.reload()
-    page.wait_for_function("document.documentElement.classList.contains('js')")
-    after = page.evaluate("({...document.body.dataset})")
+    page.wait_for_function('window.document$ && !("mdColorSwitching" in document.body.dataset)')
+    after = page.evaluate(state)
     context.close()
-    assert before["mdColorScheme"] == {"light": "default", "dark": "slate"}[scheme]
+    assert before[1]["mdColorScheme"] == {"light": "default", "dark": "slate"}[scheme]
     assert before == after
 
 
