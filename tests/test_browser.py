@@ -9,6 +9,7 @@ tests are skipped, unless REQUIRE_BROWSER is set, as CI sets it.
 """
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -191,6 +192,45 @@ def test_theme_script_finds_the_page_as_it_would_leave_it(scheme, served, browse
     context.close()
     assert before[1]["mdColorScheme"] == {"light": "default", "dark": "slate"}[scheme]
     assert before == after
+
+
+def test_palette_toggle_switches_stores_and_survives_instant_navigation(served, browser):
+    """The palette toggle (overrides/partials/javascripts/palette.html) by click and by Enter,
+    the choice kept by a reload, and the toggle still working once the theme has navigated
+    instantly to another page (it does so only to pages its sitemap lists: the sitemap's
+    addresses are rewritten to this server's, as they match on the deployed site)."""
+    context = browser.new_context(color_scheme="light")
+
+    def sitemap(route):
+        xml = route.fetch().text()
+        home = re.search(r"<loc>(.*?)</loc>", xml)[1]  # the first entry: site_url itself
+        route.fulfill(body=xml.replace(home, served), content_type="application/xml")
+
+    context.route("**/sitemap.xml", sitemap)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    toggle = "form.md-header__option label:not([hidden])"
+    palette = """[document.body.dataset.mdColorScheme,
+                  document.querySelector("meta[name=color-scheme]").content]"""
+    page.goto(served + "01-why-gradients-vanish-or-explode/", wait_until="networkidle")
+    assert page.evaluate(palette) == ["default", "light"]
+    page.click(toggle)
+    assert page.evaluate(palette) == ["slate", "dark"]
+    page.reload()
+    assert page.evaluate(palette) == ["slate", "dark"]
+    page.focus("form.md-header__option input:checked")
+    page.keyboard.press("Enter")
+    assert page.evaluate(palette) == ["default", "light"]
+    page.wait_for_load_state("networkidle")  # the sitemap, which instant navigation needs
+    page.evaluate("window.notReloaded = true")
+    page.click("a.md-footer__link--next")
+    page.wait_for_url("**/02-activation-functions-and-saturation/")
+    assert page.evaluate("window.notReloaded") is True, "a full reload, not instant navigation"
+    page.click(toggle)
+    assert page.evaluate(palette) == ["slate", "dark"]
+    context.close()
+    assert not errors, errors
 
 
 def test_pages_request_nothing_from_another_host(served, browser):
