@@ -8,6 +8,12 @@
   out the page, and text with math stays blank until they arrive. (Opened from the files,
   file://, a page's preload is refused as cross-origin and logs an error; the fonts still load
   through the stylesheet.)
+- The head ends with what the theme's script would otherwise change as it starts, when the page
+  below has been parsed and each change restyles all of it: the classes it gives the page ("js",
+  and "js-focus-visible" from its focus polyfill: the theme's stylesheet has rules on whether
+  any element has a class attribute), and the head's links made absolute (its instant
+  navigation does that to every relative link, and a stylesheet's link, rewritten, restyles the
+  page). With scripts off, the page keeps its "no-js" class.
 - Code blocks and a lab's printed outputs are left out of the search index, which every page
   downloads and the theme's search worker indexes as the page loads. They were 55 % of it;
   what they show, the prose around them names. With them, on a two-core machine the indexing
@@ -29,6 +35,11 @@ from mkdocs.plugins import event_priority
 
 LIGHTBOX = re.compile(r'<script src="([^"]*glightbox\.min\.js)"></script>')
 LIGHTBOX_START = '<script id="init-glightbox">'
+PAGE_AS_THE_THEME_LEAVES_IT = (
+    '<script>document.documentElement.className = "js js-focus-visible";'
+    ' for (const link of document.head.querySelectorAll("link[href]"))'
+    " link.href = link.href</script>"
+)
 PRELOADED_FONTS = ["KaTeX_Main-Regular.woff2", "KaTeX_Math-Italic.woff2"]
 CODE_OR_OUTPUT = re.compile(
     r'<div (?=class="[^"]*\b(?:highlight|highlight-ipynb|jp-OutputArea-output)\b)'
@@ -49,7 +60,7 @@ def on_post_page(html: str, page, config) -> str:
             for name in PRELOADED_FONTS
         )
         html = html.replace("</head>", links + "</head>", 1)
-    return html
+    return html.replace("</head>", PAGE_AS_THE_THEME_LEAVES_IT + "</head>", 1)
 
 
 def on_page_content(html: str, page, config, files) -> str:

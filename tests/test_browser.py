@@ -176,11 +176,13 @@ def test_every_code_block_gets_its_copy_button_once_in_view(served, browser):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_theme_script_finds_the_page_as_it_would_leave_it(scheme, served, browser):
-    """The page's classes and palette are set before it is styled, the palette from the
-    system's preference on a first visit: the theme's script then changes neither, where
-    each change it made restyled the whole page."""
+    """The page's classes, palette and head links are as the theme's script would leave them
+    before the page is styled (the palette from the system's preference on a first visit): the
+    script then changes none of them, where each change it made restyled the whole page."""
     context = browser.new_context(color_scheme=scheme)
-    state = "[document.documentElement.className, {...document.body.dataset}]"
+    state = """[document.documentElement.className, {...document.body.dataset},
+                [...document.head.querySelectorAll("link[href]")]
+                  .map(link => link.getAttribute("href"))]"""
     context.route("**/bundle.*.js", lambda route: route.abort())
     page = context.new_page()
     page.goto(served + "01-why-gradients-vanish-or-explode/")
