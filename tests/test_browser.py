@@ -142,23 +142,22 @@ def test_lab_outputs_scroll_on_a_phone_instead_of_wrapping(served, browser):
 
 def test_wide_blocks_in_a_fold_become_focusable_when_it_opens(served, browser):
     """scrollable-regions.js measures a fold's blocks only once the reader opens it: measuring
-    them at load made the browser lay out every closed fold, one at a time. (Code blocks are
-    the theme's: it makes each focusable as it comes into view.)"""
+    them at load made the browser lay out every closed fold, one at a time."""
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
     page.goto(served + "03-weight-initialization/", wait_until="load")
     page.wait_for_timeout(300)  # the script waits for a frame
-    in_folds = "details:not([open]) :is(.katex-display, .md-typeset__scrollwrap)"
+    wide = ":is(pre > code, .katex-display, .md-typeset__scrollwrap)"
+    in_folds = "details:not([open]) " + wide
     assert page.locator(in_folds).count() > 5
     assert page.locator(in_folds + "[tabindex]").count() == 0
     page.eval_on_selector_all("details:not([open])", "folds => folds.forEach(f => f.open = true)")
-    all_focusable = """() => {
-        const wide = [...document.querySelectorAll(
-            ".md-content details :is(.katex-display, .md-typeset__scrollwrap)")]
+    all_focusable = """selector => {
+        const wide = [...document.querySelectorAll(".md-content details " + selector)]
           .filter(e => e.scrollWidth > e.clientWidth + 1);
         return wide.length > 3 && wide.filter(e => e.tabIndex !== 0).length === 0;
     }"""
-    page.wait_for_function(all_focusable, timeout=5000)
+    page.wait_for_function(all_focusable, arg=wide, timeout=5000)
     context.close()
 
 

@@ -620,6 +620,11 @@ def test_passes_axe_showing_the_most_it_can(scheme, width, browser, served):  # 
     url = served + "explorer/?act=relu&init=gaussian&gain=10000&depth=100"
     context, tab, errors = open_explorer(browser, url, width, scheme)
     tab.eval_on_selector("details.gfe-numbers", "d => d.open = true")
+    # a fold's wide blocks are made focusable once it has opened (scrollable-regions.js)
+    tab.wait_for_function(
+        """[...document.querySelectorAll("details.gfe-numbers .md-typeset__scrollwrap")]
+            .every(e => e.scrollWidth <= e.clientWidth + 1 || e.tabIndex === 0)"""
+    )
     tab.add_script_tag(path=str(AXE))
     violations = tab.evaluate(
         """async () => (await axe.run(document, {runOnly: ["wcag2a", "wcag2aa"]}))

@@ -1,8 +1,9 @@
 // A block that scrolls sideways (a wide code line, table or formula on a phone) must be
 // reachable by keyboard, so that its hidden part can be scrolled into view (WCAG 2.1.1).
-// Make each such block focusable, where it overflows at the current width.
+// Make each such block focusable, where it overflows at the current width. (The theme does so
+// for a code block only once the block comes into view: see content.lazy in mkdocs.yml.)
 const SCROLLABLE =
-  "pre, .md-typeset__scrollwrap, .katex-display, .highlight-ipynb, .jp-OutputArea-output";
+  "pre, pre > code, .md-typeset__scrollwrap, .katex-display, .highlight-ipynb, .jp-OutputArea-output";
 
 function markScrollableRegions(root) {
   // Blocks in a closed fold wait until it opens: measuring one would make the browser lay out
