@@ -218,6 +218,7 @@ def test_palette_toggle_switches_stores_and_survives_instant_navigation(served, 
     assert page.evaluate(palette) == ["default", "light"]
     page.click(toggle)
     assert page.evaluate(palette) == ["slate", "dark"]
+    page.wait_for_function('!("mdColorSwitching" in document.body.dataset)')  # transitions back
     page.reload()
     assert page.evaluate(palette) == ["slate", "dark"]
     page.focus("form.md-header__option input:checked")

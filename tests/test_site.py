@@ -149,16 +149,6 @@ def test_pages_load_nothing_from_another_host(site):
     assert not offenders, "\n".join(offenders)
 
 
-def test_no_stylesheet_stops_transitions_while_the_palette_switches(site):
-    """The theme sets the attribute at every load, and removes it a frame later: with a rule
-    for it, each of the two restyled the whole page (hooks/first_paint.py drops the rule)."""
-    stylesheets = [css.relative_to(site) for css in site.rglob("*.css")]
-    assert any(path.name.startswith("palette.") for path in stylesheets)
-    assert not [
-        path for path in stylesheets if "data-md-color-switching" in (site / path).read_text()
-    ]
-
-
 class LinkCollector(HTMLParser):
     def __init__(self):
         super().__init__()
