@@ -57,4 +57,3 @@ def on_post_page(html: str, page, config) -> str:
 
 def on_page_content(html: str, page, config, files) -> str:
     return CODE_OR_OUTPUT.sub("<div data-search-exclude ", html)
-
