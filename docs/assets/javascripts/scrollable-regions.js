@@ -3,7 +3,8 @@
 // Make each such block focusable, where it overflows at the current width. (The theme does so
 // for a code block only once the block comes into view: see content.lazy in mkdocs.yml.)
 const SCROLLABLE =
-  "pre, pre > code, .md-typeset__scrollwrap, .katex-display, .highlight-ipynb, .jp-OutputArea-output";
+  "pre, pre > code, .md-typeset__scrollwrap, .katex-display, " +
+  ".highlight-ipynb, .jp-OutputArea-output";
 
 function markScrollableRegions(root) {
   // Blocks in a closed fold wait until it opens: measuring one would make the browser lay out
@@ -28,4 +29,6 @@ function afterLayout(root) {
 document$.subscribe(() => afterLayout(document)); // every page, instant navigation included
 window.addEventListener("resize", () => afterLayout(document));
 // "toggle" does not bubble: listen while it travels down to the fold that opened
-document.addEventListener("toggle", (event) => event.target.open && afterLayout(event.target), true);
+document.addEventListener(
+  "toggle", (event) => event.target.open && afterLayout(event.target), true,
+);
