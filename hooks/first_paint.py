@@ -33,6 +33,7 @@ PAGE_AS_THE_THEME_LEAVES_IT = (
     ' for (const link of document.head.querySelectorAll("link[href]"))'
     " link.href = link.href</script>"
 )
+FONT_PRELOAD = '<link rel="preload" href="{}" as="font" type="font/woff2" crossorigin>'
 PRELOADED_FONTS = ["KaTeX_Main-Regular.woff2", "KaTeX_Math-Italic.woff2"]
 CODE_OR_OUTPUT = re.compile(
     r'<div (?=class="[^"]*\b(?:highlight|highlight-ipynb|jp-OutputArea-output)\b)'
@@ -45,14 +46,13 @@ def on_post_page(html: str, page, config) -> str:
     if script and LIGHTBOX_START in html:
         html = html.replace(script[0], "", 1)
         html = html.replace(LIGHTBOX_START, script[0] + LIGHTBOX_START, 1)
+    head_end = PAGE_AS_THE_THEME_LEAVES_IT
     if 'class="katex"' in html:
         fonts = posixpath.relpath("assets/katex/fonts", posixpath.dirname(page.url) or ".")
-        links = "".join(
-            f'<link rel="preload" href="{fonts}/{name}" as="font" type="font/woff2" crossorigin>'
-            for name in PRELOADED_FONTS
+        head_end = (
+            "".join(FONT_PRELOAD.format(f"{fonts}/{name}") for name in PRELOADED_FONTS) + head_end
         )
-        html = html.replace("</head>", links + "</head>", 1)
-    return html.replace("</head>", PAGE_AS_THE_THEME_LEAVES_IT + "</head>", 1)
+    return html.replace("</head>", head_end + "</head>", 1)
 
 
 def on_page_content(html: str, page, config, files) -> str:

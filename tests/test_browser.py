@@ -195,12 +195,11 @@ def test_theme_script_finds_the_page_as_it_would_leave_it(scheme, served, browse
     assert before == after
 
 
-def test_palette_toggle_switches_stores_and_survives_instant_navigation(served, browser):
-    """The palette toggle (overrides/partials/javascripts/palette.html) by click and by Enter,
-    the choice kept by a reload, and the toggle still working once the theme has navigated
-    instantly to another page (it does so only to pages its sitemap lists: the sitemap's
-    addresses are rewritten to this server's, as they match on the deployed site)."""
-    context = browser.new_context(color_scheme="light")
+def navigate_instantly(context, served: str) -> None:
+    """Let the theme's instant navigation work on this server. It navigates instantly only to
+    pages its sitemap.xml lists, matched by protocol and host but not port: the sitemap's
+    addresses (site_url, http://127.0.0.1:8000/ in a test build) are rewritten to this
+    server's, as they match on the deployed site."""
 
     def sitemap(route):
         xml = route.fetch().text()
@@ -208,6 +207,14 @@ def test_palette_toggle_switches_stores_and_survives_instant_navigation(served, 
         route.fulfill(body=xml.replace(home, served), content_type="application/xml")
 
     context.route("**/sitemap.xml", sitemap)
+
+
+def test_palette_toggle_switches_stores_and_survives_instant_navigation(served, browser):
+    """The palette toggle (overrides/partials/javascripts/palette.html) by click and by Enter,
+    the choice kept by a reload, and the toggle still working once the theme has navigated
+    instantly to another page."""
+    context = browser.new_context(color_scheme="light")
+    navigate_instantly(context, served)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))

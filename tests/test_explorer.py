@@ -17,7 +17,7 @@ import explorer_speed  # tools/: how fast it answers is a time, which make bench
 import pytest
 import torch
 from conftest import ROOT, assert_page_states, page
-from test_browser import AXE, browser, served  # noqa: F401 (fixtures)
+from test_browser import AXE, browser, navigate_instantly, served  # noqa: F401 (fixtures)
 from torch import nn
 
 pytestmark = pytest.mark.browser  # make test-browser (CI runs it), not make test
@@ -400,19 +400,10 @@ def test_it_takes_its_place_before_its_script_runs_and_hides_without_scripts(bro
 
 
 def test_instant_navigation_starts_it_and_keeps_its_state(browser, served):  # noqa: F811
-    """The theme's instant navigation replaces the page's content and runs its scripts again.
-
-    It navigates instantly only to pages its sitemap.xml lists, matched by protocol and host but
-    not port: the sitemap's addresses (site_url, http://127.0.0.1:8000/ in a test build) are
-    rewritten to this server's, as they match on the deployed site."""
+    """The theme's instant navigation replaces the page's content and runs its scripts again."""
     context, tab, errors = open_explorer(browser, served + "explorer/?act=tanh&depth=7")
 
-    def sitemap(route):
-        xml = route.fetch().text()
-        home = re.search(r"<loc>(.*?)</loc>", xml)[1]  # the first entry: site_url itself
-        route.fulfill(body=xml.replace(home, served), content_type="application/xml")
-
-    context.route("**/sitemap.xml", sitemap)
+    navigate_instantly(context, served)
     tab.goto(served + "01-why-gradients-vanish-or-explode/")
     tab.evaluate("window.notReloaded = true")
     # a link to a preset, as a chapter has, followed through the theme's instant navigation
